@@ -1,0 +1,24 @@
+"""Foveate's attention models: RAM, DRAM, RA-CNN, MG-CNN. Needs nothing but PyTorch and torchvision.
+
+Each family lives in one file (config dataclass, modules, output record, loss) and registers its named
+variants on import; build them with `create_model(name, **overrides)`.
+"""
+
+from attention_models.base import Attention, AttentionModel
+from attention_models.registry import (
+    create_model,
+    list_models,
+    model_config,
+    model_family,
+    model_from_config,
+)
+
+__all__ = [
+    "Attention",
+    "AttentionModel",
+    "create_model",
+    "list_models",
+    "model_config",
+    "model_family",
+    "model_from_config",
+]

@@ -1,0 +1,75 @@
+"""The contract every attention model family keeps, so one training loop serves them all.
+
+Letters used in shapes across the package:
+    B batch, C channels, H/W image height/width, T glimpses (RAM/DRAM steps), K retina scales,
+    S RA-CNN scales, R regions (MG-CNN granularities), G patch size, L label-sequence length, N classes.
+
+A batch is a dict of tensors (what `jobs.data` yields):
+    "image":     (B, C, H, W) float in [0, 1]
+    "label":     (B,) long, the class (for sequences: the first digit)
+    "sequence":  (B, L) long, label sequence padded with -1 (multi-digit data only)
+    "boxes":     (B, M, 4) float, ground-truth object boxes x0, y0, x1, y1 in pixels, NaN-padded
+    "hierarchy": (B, V) long, labels coarse to fine; the last level is the fine class (hierarchical data only)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class Attention:
+    """Where a model looked, in original-image pixels, so one drawing routine serves every family.
+
+    boxes: (B, T, K, 4) x0, y0, x1, y1. T indexes steps (RAM/DRAM glimpses), scales (RA-CNN) or
+        granularities (MG-CNN); K indexes the nested retina patches of one glimpse (K = 1 otherwise).
+    kind: "glimpse" | "scale" | "granularity", what T counts.
+    """
+
+    boxes: Tensor
+    kind: str
+
+    @property
+    def centres(self) -> Tensor:
+        """(B, T, 2) x, y centre of each step's first (finest) patch, in pixels."""
+        b = self.boxes[:, :, 0]
+        return torch.stack(((b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2), dim=-1)
+
+
+class AttentionModel(nn.Module, ABC):
+    """Base class of the four families. Subclasses set `family` and implement the methods below.
+
+    The model never steps an optimizer: it returns loss terms and names its parameter groups, and the
+    training loop (jobs/train_loop.py) decides what to step when.
+    """
+
+    family: str = ""
+
+    @abstractmethod
+    def forward(self, images: Tensor):  # -> the family's output dataclass
+        """Run the whole episode on (B, C, H, W) images; the output has `.logits` and `.attention`."""
+
+    @abstractmethod
+    def losses(self, output, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Named scalar loss terms, already weighted by the config; the trainer sums them."""
+
+    @abstractmethod
+    def predict(self, output) -> Tensor:
+        """(B,) predicted class, or (B, L) predicted label sequence for sequence models."""
+
+    def metrics(self, output, batch: dict[str, Tensor]) -> dict[str, float]:
+        """Per-batch metrics beyond the loss terms (accuracy, per-scale accuracy, ...), as floats."""
+        pred = self.predict(output)
+        return {"accuracy": (pred == batch["label"]).float().mean().item()}
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Named parameter groups. One group ("all") unless the family trains in alternating phases."""
+        return {"all": [p for p in self.parameters() if p.requires_grad]}
+
+    def phases(self) -> list[str]:
+        """Parameter-group names the loop alternates between (RA-CNN); empty for joint training."""
+        return []

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard; it talks only to the gRPC job service."""

@@ -1,0 +1,1 @@
+"""Foveate jobs: the data layer, the job spec, the training loop and tune driver, the gRPC job service."""
