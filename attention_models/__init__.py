@@ -22,3 +22,6 @@ __all__ = [
     "model_family",
     "model_from_config",
 ]
+
+# Each family registers its variants on import (the registry imports this package first).
+import attention_models.ram  # noqa: E402, F401

@@ -66,6 +66,12 @@ class AttentionModel(nn.Module, ABC):
         pred = self.predict(output)
         return {"accuracy": (pred == batch["label"]).float().mean().item()}
 
+    def evaluate(self, images: Tensor, samples: int | None = None):
+        """The output to score at evaluation time, without gradients. Stochastic families (RAM, DRAM)
+        average `samples` sampled glimpse paths into `.logits`; the default is one forward pass."""
+        with torch.no_grad():
+            return self(images)
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Named parameter groups. One group ("all") unless the family trains in alternating phases."""
         return {"all": [p for p in self.parameters() if p.requires_grad]}

@@ -1,0 +1,130 @@
+"""The batched retina against naive per-sample references (the only place such loops are allowed)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attention_models.retina import Retina, average_paths, gaussian_location
+
+
+def crop_and_pool_reference(images, locations, G, K, factor):
+    """kevinzakka-style retina: per sample, per scale, slice an S x S crop out of the zero-padded image and
+    average-pool it to G x G. Needs an integer factor and pixel-aligned patches."""
+    B, C, H, W = images.shape
+    out = images.new_zeros(B, K, C, G, G)
+    pad = 2 * G * factor ** (K - 1)
+    for b in range(B):
+        cx = (locations[b, 0].item() + 1) / 2 * W
+        cy = (locations[b, 1].item() + 1) / 2 * H
+        padded = F.pad(images[b], (pad, pad, pad, pad))
+        for k in range(K):
+            S = G * factor**k
+            x0, y0 = round(cx - S / 2) + pad, round(cy - S / 2) + pad
+            crop = padded[:, y0 : y0 + S, x0 : x0 + S]
+            out[b, k] = F.avg_pool2d(crop.unsqueeze(0), factor**k).squeeze(0)
+    return out
+
+
+def bilinear_reference(images, locations, G, K, factor):
+    """Per sample and scale: bilinear reads (zeros outside) at r x r points per output pixel, then the mean.
+    Written from the definition of bilinear interpolation, independently of grid_sample."""
+    B, C, H, W = images.shape
+    out = images.new_zeros(B, K, C, G, G)
+    pad = math.ceil(G * factor ** (K - 1)) + W + H  # zeros beyond anything a patch can reach
+    for b in range(B):
+        img = F.pad(images[b], (pad, pad, pad, pad))
+        cx = (locations[b, 0].item() + 1) / 2 * W
+        cy = (locations[b, 1].item() + 1) / 2 * H
+        for k in range(K):
+            side = G * factor**k
+            r = math.ceil(factor**k)
+            n = G * r
+            u = (torch.arange(n, dtype=images.dtype) + 0.5) / n * side - side / 2
+            px, py = cx + u - 0.5, cy + u - 0.5  # continuous pixel index (pixel i centred at i + 0.5)
+            x0, y0 = px.floor(), py.floor()
+            wx, wy = px - x0, py - y0
+            x0, y0 = x0.long() + pad, y0.long() + pad
+            x1, y1 = x0 + 1, y0 + 1
+            v = (
+                img[:, y0][:, :, x0] * ((1 - wy)[:, None] * (1 - wx)[None, :])
+                + img[:, y0][:, :, x1] * ((1 - wy)[:, None] * wx[None, :])
+                + img[:, y1][:, :, x0] * (wy[:, None] * (1 - wx)[None, :])
+                + img[:, y1][:, :, x1] * (wy[:, None] * wx[None, :])
+            )  # (C, n, n)
+            out[b, k] = v.reshape(C, G, r, G, r).mean(dim=(2, 4))
+    return out
+
+
+@pytest.mark.parametrize("G,K,factor,C,H,W", [(8, 1, 2, 1, 28, 28), (4, 3, 2, 3, 20, 30), (2, 4, 2, 1, 16, 16)])
+def test_pixel_aligned_equals_crop_and_pool(G, K, factor, C, H, W):
+    g = torch.Generator().manual_seed(0)
+    B = 6
+    images = torch.rand(B, C, H, W, generator=g, dtype=torch.float64)
+    # Integer pixel corners as centres (patch sides are even), including ones far outside the image.
+    S = G * factor ** (K - 1)
+    cx = torch.randint(-S // 2, W + S // 2 + 1, (B,), generator=g)
+    cy = torch.randint(-S // 2, H + S // 2 + 1, (B,), generator=g)
+    locations = torch.stack((2 * cx.double() / W - 1, 2 * cy.double() / H - 1), dim=1)
+    retina = Retina(G, K, factor).double()
+    got = retina(images, locations)
+    want = crop_and_pool_reference(images, locations, G, K, factor)
+    assert got.shape == (B, K, C, G, G)
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("factor", [2.0, 1.5, 3.0])
+def test_any_location_equals_bilinear_reference(factor):
+    g = torch.Generator().manual_seed(1)
+    B, C, H, W, G, K = 5, 2, 24, 18, 4, 3
+    images = torch.rand(B, C, H, W, generator=g, dtype=torch.float64)
+    locations = torch.rand(B, 2, generator=g, dtype=torch.float64) * 2.4 - 1.2
+    retina = Retina(G, K, factor).double()
+    torch.testing.assert_close(
+        retina(images, locations), bilinear_reference(images, locations, G, K, factor), atol=1e-10, rtol=0
+    )
+
+
+def test_wide_patches_are_averaged_not_aliased():
+    # A one-pixel checkerboard: any proper downsizing of a 4x wider patch is grey, point sampling is not.
+    H = W = 64
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    board = ((yy + xx) % 2).float().view(1, 1, H, W)
+    out = Retina(8, 3, 2.0)(board, torch.tensor([[0.013, -0.021]]))
+    assert (out[0, 1:] - 0.5).abs().max() < 0.05
+    # The constant image keeps its value inside the image and reads zero far outside.
+    ones = torch.ones(1, 1, H, W)
+    inside = Retina(8, 3, 2.0)(ones, torch.zeros(1, 2))
+    torch.testing.assert_close(inside, torch.ones_like(inside))
+    outside = Retina(8, 1, 2.0)(ones, torch.tensor([[3.0, 3.0]]))
+    assert outside.abs().max() == 0
+
+
+def test_boxes_in_pixels():
+    retina = Retina(12, 3, 2.0)
+    boxes = retina.boxes(torch.tensor([[[0.0, 0.0], [-1.0, 0.5]]]), 60, 60)  # (1, 2, 3, 4)
+    assert boxes.shape == (1, 2, 3, 4)
+    torch.testing.assert_close(boxes[0, 0, 0], torch.tensor([24.0, 24.0, 36.0, 36.0]))
+    torch.testing.assert_close(boxes[0, 0, 2], torch.tensor([6.0, 6.0, 54.0, 54.0]))
+    torch.testing.assert_close(boxes[0, 1, 1], torch.tensor([-12.0, 33.0, 12.0, 57.0]))
+
+
+def test_location_policy_gradient_and_clamp():
+    mean = torch.tensor([[0.95, 0.0]], requires_grad=True)
+    loc, log_pi = gaussian_location(mean, std=0.5, sample=True, generator=torch.Generator().manual_seed(3))
+    assert loc.abs().max() <= 1 and not loc.requires_grad
+    log_pi.sum().backward()
+    assert mean.grad is not None and mean.grad.abs().sum() > 0
+    # The log-density is the Normal's on the raw sample.
+    loc_mean, log_pi_mean = gaussian_location(mean, std=0.5, sample=False)
+    torch.testing.assert_close(log_pi_mean, torch.distributions.Normal(0.0, 0.5).log_prob(torch.zeros(2)).sum().view(1))
+
+
+def test_average_paths_is_log_mean_probability():
+    logits = torch.randn(6, 4)  # B = 2 images, M = 3 paths each, interleaved
+    avg = average_paths(logits, 3)
+    want = logits.softmax(-1).view(2, 3, 4).mean(1).log()
+    torch.testing.assert_close(avg, want)
