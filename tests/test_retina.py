@@ -11,6 +11,15 @@ import torch.nn.functional as F
 from attention_models.retina import Retina, average_paths, gaussian_location
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny ops on 2 shared cores: OpenMP's second thread costs more than it gives (10x on a busy box).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def crop_and_pool_reference(images, locations, G, K, factor):
     """kevinzakka-style retina: per sample, per scale, slice an S x S crop out of the zero-padded image and
     average-pool it to G x G. Needs an integer factor and pixel-aligned patches."""
