@@ -10,6 +10,7 @@ import sys
 # Modules that contribute subcommands: each defines add_commands(subparsers) and sets `func` on its parsers.
 _COMMAND_MODULES = [
     "jobs.data.cli",
+    "jobs.run_cli",
 ]
 
 

@@ -1,0 +1,38 @@
+"""The driver a Ray Job runs: `python -m jobs.entrypoint SPEC.json`.
+
+It connects to the cluster it runs on (Ray Jobs sets RAY_ADDRESS), runs the train or tune job, and
+writes `result.json` into the run directory, which the job service reads back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from cluster import connect
+from jobs import storage
+from jobs.spec import load_spec
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m jobs.entrypoint SPEC.json", file=sys.stderr)
+        return 2
+    spec = load_spec(argv[0])
+    connect("auto")
+    if spec.kind == "train":
+        from jobs.train import run_train
+
+        result = run_train(spec)
+    else:
+        from jobs.tune import run_tune
+
+        result = run_tune(spec)
+    out = dataclasses.asdict(result)
+    storage.write_json(storage.join(result.run_dir, "result.json"), out)
+    print(f"result: {out}", flush=True)
+    return 1 if getattr(result, "error", None) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

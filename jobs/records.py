@@ -1,0 +1,104 @@
+"""Attention records: what each model looked at, per probe image and epoch, as Parquet.
+
+Schema (one row per probe sample):
+    sample_id int64, epoch int32, trial string ("" for train jobs),
+    image binary (raw uint8, height x width x channels), height, width, channels int32,
+    label int64, prediction int64, label_sequence / predicted_sequence list<int64> (sequence models),
+    kind string ("glimpse" | "scale" | "granularity"),
+    boxes list<float32> flattened (T, K, 4) x0, y0, x1, y1 in image pixels, steps int32 (T), patches int32 (K),
+    gt_boxes list<float32> flattened (M, 4) (NaN rows dropped),
+    step_probs list<float32> (T) the true-class probability per step/scale where the family has one,
+    step_predictions list<int64> (T) the predicted class per scale where the family has one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import Tensor
+
+from attention_models import Attention
+from attention_models.sampling import box_iou
+from jobs import storage
+
+
+def attention_iou(attention: Attention, gt_boxes: Tensor) -> Tensor:
+    """(B,) attention localisation score: for each step the best IoU of any of its patches with any
+    ground-truth box, averaged over steps. NaN for samples without a ground-truth box."""
+    boxes = attention.boxes.float()  # (B, T, K, 4)
+    gt = gt_boxes.float().to(boxes.device)  # (B, M, 4)
+    iou = box_iou(boxes[:, :, :, None, :], gt[:, None, None, :, :])  # (B, T, K, M)
+    iou = torch.nan_to_num(iou, nan=-1.0).amax(dim=(2, 3))  # (B, T)
+    has_gt = ~torch.isnan(gt).any(-1).all(-1)  # (B,)
+    score = iou.clamp(min=0).mean(dim=1)
+    return torch.where(has_gt, score, torch.full_like(score, float("nan")))
+
+
+def build_record(
+    *,
+    epoch: int,
+    trial: str,
+    sample_ids: np.ndarray,
+    images: np.ndarray,
+    batch: dict[str, Tensor],
+    prediction: Tensor,
+    attention: Attention,
+    step_logits: Tensor | None = None,
+) -> pa.Table:
+    """A Parquet-ready table for probe images (N, H, W, C) uint8 and the model's output on them."""
+    n, h, w, c = images.shape
+    boxes = attention.boxes.detach().float().cpu()
+    t, k = boxes.shape[1], boxes.shape[2]
+    gt = batch["boxes"].float().cpu().numpy()
+    cols: dict[str, pa.Array | list] = {
+        "sample_id": pa.array(sample_ids.astype(np.int64)),
+        "epoch": pa.array([epoch] * n, pa.int32()),
+        "trial": pa.array([trial] * n, pa.string()),
+        "image": pa.array([images[i].tobytes() for i in range(n)], pa.binary()),
+        "height": pa.array([h] * n, pa.int32()),
+        "width": pa.array([w] * n, pa.int32()),
+        "channels": pa.array([c] * n, pa.int32()),
+        "label": pa.array(batch["label"].cpu().numpy().astype(np.int64)),
+        "kind": pa.array([attention.kind] * n, pa.string()),
+        "boxes": pa.array([b.reshape(-1).tolist() for b in boxes.numpy()], pa.list_(pa.float32())),
+        "steps": pa.array([t] * n, pa.int32()),
+        "patches": pa.array([k] * n, pa.int32()),
+        "gt_boxes": pa.array([g[~np.isnan(g).any(-1)].reshape(-1).tolist() for g in gt], pa.list_(pa.float32())),
+    }
+    pred = prediction.detach().cpu()
+    if pred.dim() == 2:  # sequence models: (B, L), -1 after the end of the sequence
+        cols["prediction"] = pa.array(pred[:, 0].numpy().astype(np.int64))
+        cols["predicted_sequence"] = pa.array([[int(v) for v in r if v >= 0] for r in pred.tolist()])
+        seq = batch["sequence"].cpu().tolist()
+        cols["label_sequence"] = pa.array([[int(v) for v in r if v >= 0] for r in seq], pa.list_(pa.int64()))
+    else:
+        cols["prediction"] = pa.array(pred.numpy().astype(np.int64))
+    if step_logits is not None:  # (B, T, N): per-scale / per-step class scores
+        probs = step_logits.detach().float().softmax(-1).cpu()
+        label = batch["label"].cpu().view(-1, 1, 1).expand(-1, probs.shape[1], 1)
+        cols["step_probs"] = pa.array(probs.gather(-1, label).squeeze(-1).tolist(), pa.list_(pa.float32()))
+        cols["step_predictions"] = pa.array(probs.argmax(-1).tolist(), pa.list_(pa.int64()))
+    return pa.table(cols)
+
+
+def write_record(run_dir: str, table: pa.Table, epoch: int) -> str:
+    uri = storage.join(run_dir, "attention", f"epoch={epoch:04d}.parquet")
+    storage.write_table(uri, table)
+    return uri
+
+
+def read_records(run_dir: str, epoch: int | None = None) -> pa.Table | None:
+    """The attention record of `epoch` (the latest when None), or None when the run wrote none yet."""
+    files = storage.list_files(storage.join(run_dir, "attention"), ".parquet")
+    if not files:
+        return None
+    if epoch is None:
+        return storage.read_table(files[-1])
+    wanted = storage.join(run_dir, "attention", f"epoch={epoch:04d}.parquet")
+    return storage.read_table(wanted) if wanted in files else None
+
+
+def record_epochs(run_dir: str) -> list[int]:
+    files = storage.list_files(storage.join(run_dir, "attention"), ".parquet")
+    return [int(f.rsplit("=", 1)[1].split(".")[0]) for f in files]

@@ -1,0 +1,95 @@
+"""`foveate train SPEC` and `foveate tune SPEC`: run a job on the embedded Ray or a cluster address."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import uuid
+from typing import Any
+
+import yaml
+
+from jobs.spec import JobSpec, load_spec
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    for kind in ("train", "tune"):
+        p = sub.add_parser(kind, help=f"run a {kind} job from a YAML/JSON spec (see examples/)")
+        p.add_argument("spec", help="spec file (.yaml or .json)")
+        p.add_argument("--address", default=None,
+                       help="Ray cluster address (host:port, auto, ray://host:10001); default: a local Ray")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a spec field by dotted path, e.g. optim.epochs=2 (value parsed as YAML)")
+        p.add_argument("--name", default=None, help="run name (default: spec name, else a new id)")
+        p.set_defaults(func=_run, kind=kind)
+
+
+def apply_overrides(d: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """Write KEY=VALUE pairs (dotted keys, YAML values) into a spec dict."""
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set {pair!r}: must be KEY=VALUE")
+        node = d
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {key}: {p} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return d
+
+
+def _progress(spec: JobSpec, stop: threading.Event) -> None:
+    """A progress bar over epochs, fed by the metrics file rank 0 writes after each epoch."""
+    from tqdm import tqdm
+
+    from jobs import storage
+    from jobs.train_loop import run_dir
+
+    uri = storage.join(run_dir(spec), "metrics.json")
+    with tqdm(total=spec.optim.epochs, desc=f"{spec.model.name}", unit="epoch") as bar:
+        while not stop.wait(1.0):
+            hist = storage.read_json(uri, [])
+            if hist:
+                bar.n = len(hist)
+                last = hist[-1]
+                bar.set_postfix(val_acc=f"{last.get('val_accuracy', float('nan')):.3f}",
+                                iou=f"{last.get('attention_iou', float('nan')):.3f}")
+                bar.refresh()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cluster import connect
+
+    spec = load_spec(args.spec)
+    d = apply_overrides(spec.to_dict(), args.set)
+    d["kind"] = args.kind
+    d["name"] = args.name or d.get("name") or f"{args.kind}-{uuid.uuid4().hex[:8]}"
+    spec = JobSpec.from_dict(d)
+    connect(args.address)
+    if spec.kind == "train":
+        from jobs.train import run_train
+
+        stop = threading.Event()
+        bar = threading.Thread(target=_progress, args=(spec, stop), daemon=True)
+        bar.start()
+        try:
+            result = run_train(spec)
+        finally:
+            stop.set()
+            bar.join(timeout=5)
+        print(json.dumps({k: v for k, v in result.metrics.items()}, indent=1, default=float))
+        print(f"run directory: {result.run_dir}\ncheckpoint: {result.checkpoint_path}")
+        if result.error:
+            print(f"error: {result.error}")
+            return 1
+        return 0
+    from jobs.tune import run_tune
+
+    result = run_tune(spec)
+    print(f"best trial {result.best_trial}: {json.dumps(result.best_config, default=float)}")
+    print(json.dumps(result.best_metrics, indent=1, default=float))
+    print(f"trials table: {result.trials_table}\nrun directory: {result.run_dir}\ncheckpoint: {result.best_checkpoint}")
+    return 0

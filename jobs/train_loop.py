@@ -1,0 +1,262 @@
+"""The one model-agnostic training loop, run by every Ray Train worker (and in-process for tests).
+
+Nothing here names a model family: the model supplies its loss terms, metrics, parameter groups and
+alternating phases (base.AttentionModel); the loop owns optimisers, schedules, data sharding,
+evaluation, attention records and checkpoints.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import os
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from attention_models import create_model
+from jobs import records, storage
+from jobs.data.loader import iterate_batches
+from jobs.data.store import read_manifest, read_split
+from jobs.spec import JobSpec
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss went NaN/inf: training stops at once, naming the step and every loss term."""
+
+
+def run_dir(spec: JobSpec, trial: str = "") -> str:
+    """Where Foveate's own outputs of a run go (metrics, attention records), beside Ray's checkpoints."""
+    base = storage.join(spec.storage_path if "://" in spec.storage_path else os.path.expanduser(spec.storage_path),
+                        spec.name or "run")
+    return storage.join(base, "trials", trial) if trial else base
+
+
+def build_optimizers(model: nn.Module, spec: JobSpec) -> dict[str, torch.optim.Optimizer]:
+    """One optimiser per parameter group, so alternating phases keep separate moment estimates."""
+    o = spec.optim
+    out = {}
+    for name, params in model.parameter_groups().items():
+        if o.optimizer == "sgd":
+            out[name] = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        elif o.optimizer == "adamw":
+            out[name] = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+        else:
+            out[name] = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    return out
+
+
+def lr_factor(spec: JobSpec, epoch: int) -> float:
+    o = spec.optim
+    if o.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * epoch / o.epochs))
+    if o.schedule == "step":
+        return 0.1 ** (epoch // o.step_every)
+    return 1.0
+
+
+def _losses(model: nn.Module, output: Any, batch: dict[str, Tensor], phase: str | None) -> dict[str, Tensor]:
+    if phase is not None and "phase" in inspect.signature(model.losses).parameters:
+        return model.losses(output, batch, phase=phase)
+    return model.losses(output, batch)
+
+
+def _check_finite(total: Tensor, terms: dict[str, Tensor], step: int) -> None:
+    if not torch.isfinite(total):
+        shown = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+        raise NonFiniteLossError(f"non-finite loss at step {step}: total={total.item()} ({shown})")
+
+
+def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _autocast(spec: JobSpec, device: torch.device):
+    if spec.optim.mixed_precision and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _infer(model: nn.Module, images: Tensor, samples: int) -> Any:
+    """The model's output for evaluation, averaging `samples` glimpse paths where the family samples."""
+    return model.evaluate(images, samples=samples)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, spec: JobSpec, device: torch.device) -> dict[str, float]:
+    """Validation loss terms, the model's metrics and the attention score, averaged over `data`."""
+    model.eval()
+    sums: dict[str, float] = defaultdict(float)
+    n = 0
+    ious = []
+    for batch in iterate_batches(data, spec.optim.batch_size, shuffle=False, seed=0):
+        batch = _to(batch, device)
+        with _autocast(spec, device):
+            out = _infer(model, batch["image"], spec.optim.eval_samples)
+            terms = model.losses(out, batch)
+        b = batch["image"].shape[0]
+        for k, v in terms.items():
+            sums[f"val_{k}"] += float(v) * b
+        sums["val_loss"] += float(sum(terms.values())) * b
+        for k, v in model.metrics(out, batch).items():
+            sums[f"val_{k}"] += float(v) * b
+        ious.append(records.attention_iou(out.attention, batch["boxes"]).cpu())
+        n += b
+    model.train()
+    result = {k: v / max(n, 1) for k, v in sums.items()}
+    iou = torch.cat(ious) if ious else torch.empty(0)
+    iou = iou[~torch.isnan(iou)]
+    result["attention_iou"] = float(iou.mean()) if iou.numel() else float("nan")
+    return result
+
+
+@torch.no_grad()
+def attention_record(model: nn.Module, probe, spec: JobSpec, device: torch.device, epoch: int, trial: str):
+    """The attention record table of the probe images at this epoch."""
+    model.eval()
+    idx = np.arange(len(probe))
+    batch = _to(probe.to_batch(idx), device)
+    out = _infer(model, batch["image"], spec.optim.eval_samples)
+    model.train()
+    return records.build_record(
+        epoch=epoch, trial=trial, sample_ids=idx, images=probe.images, batch=batch,
+        prediction=model.predict(out), attention=out.attention,
+        step_logits=getattr(out, "scale_logits", None),
+    )
+
+
+def _cap(data, n: int):
+    return data.subset(np.arange(min(n, len(data)))) if n else data
+
+
+def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *, rank: int = 0,
+        world_size: int = 1, device: torch.device | None = None, wrap: Callable[[nn.Module], nn.Module] | None = None,
+        resume: dict | None = None, trial: str = "") -> dict[str, float]:
+    """Train `spec` for its epochs; call `report(metrics, state_or_None)` once per epoch on every rank.
+
+    `state` (rank 0 only) is the complete checkpoint: unwrapped weights, optimisers, epoch, spec.
+    `wrap` turns the model into its data-parallel form (Ray's prepare_model); `resume` is a state dict
+    from a previous checkpoint. Returns the last epoch's metrics.
+    """
+    device = device or torch.device("cpu")
+    torch.manual_seed(spec.optim.seed)  # identical initial weights on every rank
+    raw = create_model(spec.model.name, **spec.model.overrides).to(device)
+    optimizers = build_optimizers(raw, spec)
+    start_epoch, step = 0, 0
+    if resume:
+        raw.load_state_dict(resume["model"])
+        for name, state in resume["optimizers"].items():
+            optimizers[name].load_state_dict(state)
+        start_epoch, step = resume["epoch"] + 1, resume.get("step", 0)
+    model = wrap(raw) if wrap else raw
+    # Each worker reads only its own contiguous shard; the shards differ by at most one row, so every
+    # rank runs the same number of steps (the smallest shard's), which keeps DDP's all-reduces in step.
+    total = read_manifest(spec.data.path)["counts"].get(spec.data.train_split, 0)
+    if spec.data.max_train_samples:
+        total = min(total, spec.data.max_train_samples)
+    train = read_split(spec.data.path, spec.data.train_split, shard=rank, num_shards=world_size,
+                       limit=max(total // world_size, 1))
+    steps_per_epoch = max((total // world_size) // spec.optim.batch_size, 1) if world_size > 1 else None
+    val = _cap(read_split(spec.data.path, spec.data.val_split), spec.data.max_val_samples) if rank == 0 else None
+    probe = val.subset(np.arange(min(spec.data.probe_count, len(val)))) if val is not None else None
+    phases = raw.phases()
+    base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
+    init_steps = 0 if resume else spec.optim.attention_init_steps
+    metrics: dict[str, float] = {}
+
+    for epoch in range(start_epoch, spec.optim.epochs):
+        for name, opt in optimizers.items():
+            for g, lr in zip(opt.param_groups, base_lrs[name]):
+                g["lr"] = lr * lr_factor(spec, epoch)
+        sums: dict[str, float] = defaultdict(float)
+        seen, t0 = 0, time.perf_counter()
+        batches = iterate_batches(train, spec.optim.batch_size, shuffle=True, seed=spec.optim.seed, epoch=epoch,
+                                  drop_last=world_size > 1)
+        for batch in itertools.islice(batches, steps_per_epoch):
+            batch = _to(batch, device)
+            phase = phases[(step // spec.optim.alternate_every) % len(phases)] if phases else None
+            with _autocast(spec, device):
+                out = model(batch["image"])
+                if init_steps > 0 and hasattr(raw, "attention_init_losses"):
+                    terms = raw.attention_init_losses(out, batch)
+                    init_steps -= 1
+                else:
+                    terms = _losses(raw, out, batch, phase)
+            total = sum(terms.values())
+            _check_finite(total, terms, step)
+            for opt in optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            total.backward()
+            if spec.optim.grad_clip:
+                torch.nn.utils.clip_grad_norm_(raw.parameters(), spec.optim.grad_clip)
+            for name, opt in optimizers.items():
+                if phase is None or name == phase:
+                    opt.step()
+            b = batch["image"].shape[0]
+            seen += b
+            for k, v in terms.items():
+                sums[f"train_{k}"] += float(v.detach()) * b
+            sums["train_loss"] += float(total.detach()) * b
+            step += 1
+        elapsed = time.perf_counter() - t0
+        metrics = {k: v / max(seen, 1) for k, v in sums.items()}
+        metrics.update(epoch=epoch, step=step, images_per_s=seen * world_size / max(elapsed, 1e-9))
+        state = None
+        if rank == 0:
+            metrics.update(evaluate(raw, val, spec, device))
+            if probe is not None and len(probe):
+                table = attention_record(raw, probe, spec, device, epoch, trial)
+                records.write_record(run_dir(spec, trial), table, epoch)
+            history = storage.read_json(storage.join(run_dir(spec, trial), "metrics.json"), [])
+            history = [h for h in history if h["epoch"] < epoch] + [metrics]
+            storage.write_json(storage.join(run_dir(spec, trial), "metrics.json"), history)
+            state = {
+                "model": raw.state_dict(),
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "epoch": epoch, "step": step, "spec": spec.to_dict(), "metrics": metrics,
+            }
+        report(metrics, state)
+    return metrics
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train entry point: `config = {"spec": JobSpec dict, "trial": str}`."""
+    import ray.train
+    import ray.train.torch
+
+    spec = JobSpec.from_dict(config["spec"])
+    ctx = ray.train.get_context()
+    resume = None
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            resume = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=False)
+    device = ray.train.torch.get_device()
+    world = ctx.get_world_size()
+
+    def wrap(model: nn.Module) -> nn.Module:
+        if world <= 1:
+            return model
+        # Alternating phases leave one group without gradient in some steps: DDP must tolerate that.
+        unused = bool(model.phases())
+        return ray.train.torch.prepare_model(
+            model, move_to_device=False, parallel_strategy_kwargs={"find_unused_parameters": unused})
+
+    def report(metrics: dict[str, Any], state: dict | None) -> None:
+        if state is None:
+            ray.train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(state, os.path.join(d, "state.pt"))
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+
+    fit(spec, report, rank=ctx.get_world_rank(), world_size=world, device=device, wrap=wrap,
+        resume=resume, trial=config.get("trial", ""))
