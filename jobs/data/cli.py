@@ -100,15 +100,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     for split, count in (("train", args.train), ("test", args.test)):
         if count == 0:
             continue
-        with tqdm(desc=f"{args.recipe} {split}", unit="img", dynamic_ncols=True) as bar:
+        # The bar opens on the first progress report, so a source that fails to load shows no bar.
+        bar = None
 
-            def progress(done: int, total: int, bar=bar) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
+        def progress(done: int, total: int, split: str = split) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(desc=f"{args.recipe} {split}", total=total, unit="img", dynamic_ncols=True)
+            bar.update(done - bar.n)
 
+        try:
             splits[split] = build_recipe(
                 args.recipe, count, args.seed, split=split, source=args.source, progress=progress, **options
             )
+        finally:
+            if bar is not None:
+                bar.close()
     if not splits:
         raise ValueError("--train and --test: both are 0, nothing to build")
     manifest = {
