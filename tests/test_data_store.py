@@ -12,7 +12,7 @@ import pytest
 from jobs.data import store
 from jobs.data.loader import iterate_batches, num_batches, worker_indices
 from jobs.data.recipes import build_recipe
-from jobs.data.samples import SampleSet
+from jobs.data.samples import SampleSet, concat, ink_boxes
 from jobs.data.store import SCHEMA, read_manifest, read_split, write_dataset
 
 
@@ -67,14 +67,7 @@ def test_sharded_reads_cover_every_row_once(tmp_path, sets, num_shards):
     sizes = [len(p) for p in parts]
     assert sum(sizes) == 90 and max(sizes) - min(sizes) <= 1
     # Parts are contiguous and in order: glued back together they are the whole split.
-    glued = SampleSet(
-        np.concatenate([p.images for p in parts]),
-        np.concatenate([p.labels for p in parts]),
-        np.concatenate([p.boxes for p in parts]),
-        parts[0].class_names,
-        np.concatenate([p.sequences for p in parts]),
-    )
-    assert_same(glued, sets["multi"])
+    assert_same(concat(parts), sets["multi"])
 
 
 def test_more_shards_than_rows_and_limit(tmp_path, sets):
@@ -157,6 +150,29 @@ def test_missing_and_corrupt_shard(tmp_path, sets):
         FileNotFoundError, match="train-00000.parquet: shard listed in manifest.json is missing"
     ):
         read_split(tmp_path / "ds", "train")
+
+
+def test_sampleset_contract():
+    images = np.zeros((3, 5, 6, 1), np.uint8)
+    images[1, 1:3, 2:5] = 9
+    boxes = ink_boxes(images)[:, None]  # (3, 1, 4)
+    np.testing.assert_array_equal(boxes[1, 0], [2, 1, 5, 3])
+    assert np.isnan(boxes[0]).all()  # a blank image has no object to box
+    ss = SampleSet(images, np.array([0, 2, 1]), boxes, hierarchy=np.array([[0, 0], [1, 2], [0, 1]]),
+                   hierarchy_names=[["a", "b"], ["x", "y", "z"]])  # fmt: skip
+    assert ss.class_names == ["0", "1", "2"] and len(ss) == 3 and ss.image_shape == (5, 6, 1)
+    batch = ss.to_batch()
+    assert set(batch) == {"image", "label", "boxes", "hierarchy"}
+    assert batch["image"].shape == (3, 1, 5, 6) and batch["image"][1, 0, 1, 2] == pytest.approx(9 / 255)
+    assert len(ss.subset(np.array([True, False, True]))) == 2
+    with pytest.raises(ValueError, match="SampleSet.labels: want int64"):
+        SampleSet(images, np.array([0, 1, 2], np.int32), boxes)
+    with pytest.raises(ValueError, match="SampleSet.images: want uint8"):
+        SampleSet(images[..., 0], np.array([0, 1, 2]), boxes)
+    with pytest.raises(ValueError, match="the last level must equal labels"):
+        SampleSet(
+            images, np.array([0, 1, 2]), boxes, hierarchy=np.zeros((3, 2), np.int64), hierarchy_names=[[], []]
+        )
 
 
 def test_iterate_batches_covers_every_sample(sets):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,8 @@ def draw_grid(samples: SampleSet, out: str | os.PathLike, n: int = 16, title: st
             ax.add_patch(
                 Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="red", linewidth=1)
             )
-        ax.set_title(caption(samples, k), fontsize=7)
+        # Hierarchy captions of real taxonomies run long: wrap them rather than let neighbours overlap.
+        ax.set_title(textwrap.fill(caption(samples, k).replace("/", "/ "), 32), fontsize=6)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

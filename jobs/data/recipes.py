@@ -235,7 +235,7 @@ def _files_set(files: LabelledFiles, count: int | None, rng, size: int, fit: str
     images, boxes = load_images([files.paths[i] for i in order], size, boxes, fit, progress)
     hierarchy = files.hierarchy[order] if files.hierarchy is not None else None
     return SampleSet(
-        images, files.labels[order], boxes, files.class_names, None, hierarchy, files.hierarchy_names
+        images, files.labels[order], boxes, None, hierarchy, files.class_names, files.hierarchy_names
     )
 
 

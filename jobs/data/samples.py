@@ -26,21 +26,24 @@ class SampleSet:
     boxes: float32 (N, M, 4) x0, y0, x1, y1 in pixels; rows of NaN pad samples with fewer than M objects.
     sequences: int64 (N, L) label sequence padded with -1, or None.
     hierarchy: int64 (N, V) labels coarse to fine, last column == labels, or None.
-    class_names: names of the label values (len == number of classes).
+    class_names: names of the label values (len == number of classes); default "0", "1", ...
     hierarchy_names: per level, the names of that level's values (the last level is class_names), or None.
     """
 
     images: np.ndarray
     labels: np.ndarray
     boxes: np.ndarray
-    class_names: list[str]
     sequences: np.ndarray | None = None
     hierarchy: np.ndarray | None = None
+    # Optional only so the fields keep the documented order; None becomes "0", "1", ... up to the top label.
+    class_names: list[str] = None  # type: ignore[assignment]
     hierarchy_names: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
         # Fail where a recipe or reader made the set, not deep inside a training step.
         n = len(self.images)
+        if self.class_names is None:
+            self.class_names = [str(i) for i in range(int(self.labels.max(initial=-1)) + 1)]
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
             raise ValueError(
                 f"SampleSet.images: want uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}"

@@ -286,7 +286,7 @@ def table_to_samples(table: pa.Table, manifest: dict[str, Any], where: str = "ta
             table.column("hierarchy").combine_chunks(), levels, -1, np.int64, f"{where}: column 'hierarchy'"
         )
     return SampleSet(
-        images, labels, boxes, manifest["class_names"], sequences, hierarchy, manifest.get("hierarchy_names")
+        images, labels, boxes, sequences, hierarchy, manifest["class_names"], manifest.get("hierarchy_names")
     )
 
 
