@@ -164,6 +164,8 @@ def test_bad_recipe_names_and_options():
         build_recipe("cluttered60", 4, seed=0, size=80)
     with pytest.raises(ValueError, match="option task"):
         build_recipe("pairs", 4, seed=0, task="product")
+    with pytest.raises(ValueError, match="option piece_size: want 1..96"):
+        build_recipe("zoom", 4, seed=0, piece_size=200)
     with pytest.raises(ValueError, match="count"):
         build_recipe("mnist28", 0, seed=0)
     with pytest.raises(ValueError, match="source: the cub recipe needs --source"):

@@ -131,6 +131,10 @@ def add_clutter(
     """
     n, side = len(canvas), canvas.shape[1]
     src_side = source_side or piece
+    if pieces and not (0 < piece <= side and 0 < src_side <= pool.side):
+        raise ValueError(
+            f"option piece_size: want 1..{side} (fragments cut {src_side} px from {pool.side} px digits), got {piece}"
+        )
     for _ in range(pieces):  # a few pieces per canvas; each pass draws one piece on every canvas
         # Shift by 1..P-1 so the fragment never comes from the canvas's own digit.
         src = (exclude + rng.integers(1, max(len(pool), 2), size=n)) % len(pool)

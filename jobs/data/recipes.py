@@ -86,7 +86,6 @@ def translated(
     """One digit at a uniformly random place in a size x size canvas, plus `pieces` clutter fragments."""
     d = pool.side
     _require(size >= d, f"option size: {size} is smaller than the {d} px digits")
-    _require(0 < piece_size <= min(d, size), f"option piece_size: want 1..{min(d, size)}, got {piece_size}")
     n = len(picks)
     canvas = _canvas(n, size, pool.channels)
     ys, xs = rng.integers(0, size - d + 1, size=(2, n, 1))
