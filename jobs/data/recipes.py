@@ -25,6 +25,7 @@ import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import combinations_with_replacement
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,11 @@ def _require(ok: bool, message: str) -> None:
 def _digit_set(
     images: np.ndarray, boxes: np.ndarray, labels: np.ndarray, hierarchy: bool, **extra: Any
 ) -> SampleSet:
-    ss = SampleSet(
-        images=images, labels=labels, boxes=boxes, class_names=extra.pop("class_names", DIGIT_NAMES), **extra
-    )
     if hierarchy:
-        ss.hierarchy = np.stack([_GROUP_OF_DIGIT[labels], labels], axis=1)  # (N, 2) group, digit
-        ss.hierarchy_names = [list(DIGIT_GROUPS), DIGIT_NAMES]
-    return ss
+        extra["hierarchy"] = np.stack([_GROUP_OF_DIGIT[labels], labels], axis=1)  # (N, 2) group, digit
+        extra["hierarchy_names"] = [list(DIGIT_GROUPS), DIGIT_NAMES]
+    extra.setdefault("class_names", DIGIT_NAMES)
+    return SampleSet(images=images, labels=labels, boxes=boxes, **extra)
 
 
 def _canvas(n: int, side: int, channels: int, width: int | None = None) -> np.ndarray:
@@ -275,9 +274,14 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "mnist28": Recipe(mnist28, "digits", {"hierarchy": False}),
-    "translated60": Recipe(translated, "digits", {"hierarchy": False}),
-    "cluttered60": Recipe(translated, "digits", {"pieces": 4, "piece_size": 8, "hierarchy": False}),
-    "cluttered100": Recipe(translated, "digits", {"pieces": 8, "piece_size": 8, "hierarchy": False}),
+    # The canvas size is part of these names, so it is bound here and not an option.
+    "translated60": Recipe(partial(translated, size=60), "digits", {"hierarchy": False}),
+    "cluttered60": Recipe(
+        partial(translated, size=60), "digits", {"pieces": 4, "piece_size": 8, "hierarchy": False}
+    ),
+    "cluttered100": Recipe(
+        partial(translated, size=100), "digits", {"pieces": 8, "piece_size": 8, "hierarchy": False}
+    ),
     "multidigit": Recipe(
         multidigit,
         "digits",
@@ -293,8 +297,6 @@ RECIPES: dict[str, Recipe] = {
     "cub": Recipe(cub, "files", {"size": 224, "fit": "stretch"}),
     "folder": Recipe(folder, "files", {"size": 64, "fit": "stretch"}),
 }
-# Options fixed by a recipe's name (cluttered60 is 60 px by definition) are passed but not user-settable.
-_FIXED = {"translated60": {"size": 60}, "cluttered60": {"size": 60}, "cluttered100": {"size": 100}}
 
 
 def recipe_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -328,6 +330,7 @@ def build_recipe(
     recipe = RECIPES[name]
     _require(split in _SPLITS, f"split: want one of {', '.join(_SPLITS)}, got {split!r}")
     _require(count is None or count >= 1, f"count: want >= 1, got {count}")
+    _require(seed >= 0, f"seed: want >= 0, got {seed}")
     # One random stream per (seed, recipe, split): train and test never share draws.
     key = [int(seed), zlib.crc32(name.encode()), _SPLITS[split]]
     rng = np.random.default_rng(key)
@@ -339,7 +342,6 @@ def build_recipe(
     _require(isinstance(k, int) and k >= 1, f"option {recipe.objects}: want an integer >= 1, got {k!r}")
     n = count or len(pool)
     picks = cycle_picks(len(pool), n * k, rng).reshape(n, k)
-    opts.update(_FIXED.get(name, {}))
     parts = []
     for c, start in enumerate(range(0, n, CHUNK)):
         # Each chunk has its own stream, so a sample depends only on the seed and its position.

@@ -20,7 +20,8 @@ manifest.json:
     hierarchy_levels V (or null), counts {split: N}, shards {split: [{"file", "rows"}, ...]}.
 
 Images are stored raw, not encoded: decoding is then a zero-copy view of the Parquet buffer, and zstd
-shrinks the mostly-black digit canvases about as well as PNG would.
+still shrinks the mostly-black digit canvases well (cluttered60, 65,000 canvases: 234 MB of pixels,
+19 MB on disk).
 """
 
 from __future__ import annotations
