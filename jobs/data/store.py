@@ -19,7 +19,8 @@ manifest.json:
     class_names, hierarchy_names (per level, or null), max_boxes M, sequence_length L (or null),
     hierarchy_levels V (or null), counts {split: N}, shards {split: [{"file", "rows"}, ...]}.
 
-Images are stored raw, not encoded: decoding is then a zero-copy view of the Parquet buffer, and zstd
+Images are stored raw, not encoded: decoding needs no image codec (the pixels are a numpy view of the
+Parquet buffer), and zstd
 still shrinks the mostly-black digit canvases well (cluttered60, 65,000 canvases: 234 MB of pixels,
 19 MB on disk).
 """
