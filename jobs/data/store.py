@@ -20,9 +20,8 @@ manifest.json:
     hierarchy_levels V (or null), counts {split: N}, shards {split: [{"file", "rows"}, ...]}.
 
 Images are stored raw, not encoded: decoding needs no image codec (the pixels are a numpy view of the
-Parquet buffer), and zstd
-still shrinks the mostly-black digit canvases well (cluttered60, 65,000 canvases: 234 MB of pixels,
-19 MB on disk).
+Parquet buffer), and zstd still shrinks the mostly-black digit canvases well (cluttered60, 65,000
+canvases: 234 MB of pixels, 19 MB on disk).
 """
 
 from __future__ import annotations
