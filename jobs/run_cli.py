@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     d = apply_overrides(spec.to_dict(), args.set)
     d["kind"] = args.kind
     d["name"] = args.name or d.get("name") or f"{args.kind}-{uuid.uuid4().hex[:8]}"
-    spec = JobSpec.from_dict(d)
+    spec = JobSpec.from_dict(d).with_absolute_paths()
     connect(args.address)
     if spec.kind == "train":
         from jobs.train import run_train

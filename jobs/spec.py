@@ -171,6 +171,20 @@ class JobSpec:
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)
 
+    def with_absolute_paths(self, base: str | Path | None = None) -> JobSpec:
+        """Local data and storage paths made absolute against `base` (default: the current directory).
+
+        Ray workers and Ray Job drivers run in other directories, so a relative path must be resolved
+        where the user wrote it: in the CLI or the service, before the spec leaves for the cluster.
+        """
+        def fix(path: str) -> str:
+            if not path or "://" in path:
+                return path
+            return str((Path(base or Path.cwd()) / Path(path).expanduser()).resolve())
+
+        return dataclasses.replace(self, data=dataclasses.replace(self.data, path=fix(self.data.path)),
+                                   storage_path=fix(self.storage_path))
+
 
 def load_spec(path: str | Path) -> JobSpec:
     """Read a spec from a .yaml/.yml/.json file."""

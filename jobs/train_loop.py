@@ -7,6 +7,7 @@ evaluation, attention records and checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import itertools
 import math
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from attention_models import create_model
+from attention_models import create_model, model_config
 from jobs import records, storage
 from jobs.data.loader import iterate_batches
 from jobs.data.store import read_manifest, read_split
@@ -38,6 +39,29 @@ def run_dir(spec: JobSpec, trial: str = "") -> str:
     base = storage.join(spec.storage_path if "://" in spec.storage_path else os.path.expanduser(spec.storage_path),
                         spec.name or "run")
     return storage.join(base, "trials", trial) if trial else base
+
+
+def data_fields(spec: JobSpec, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Model config fields the dataset decides (input size, channels, classes, label hierarchy).
+
+    Filled in for every field the model's config has and the spec does not override, so one variant
+    serves any dataset of its kind; an explicit override that contradicts the data fails in the model.
+    """
+    fields = {f.name for f in dataclasses.fields(model_config(spec.model.name))}
+    h, w, c = manifest["image_size"]
+    if h != w:
+        raise ValueError(f"data.path: images are {h}x{w}; the attention models take square images")
+    found: dict[str, Any] = {"image_size": h, "in_channels": c}
+    if manifest.get("sequence_length"):
+        found["max_digits"] = manifest["sequence_length"]  # sequence models: classes are the digits
+    else:
+        found["num_classes"] = len(manifest["class_names"])
+    names = manifest.get("hierarchy_names")
+    if names:
+        found["level_classes"] = tuple(len(level) for level in names)
+        if manifest.get("hierarchy_map") is not None:
+            found["fine_to_coarse"] = tuple(tuple(m) for m in manifest["hierarchy_map"])
+    return {k: v for k, v in found.items() if k in fields and k not in spec.model.overrides}
 
 
 def build_optimizers(model: nn.Module, spec: JobSpec) -> dict[str, torch.optim.Optimizer]:
@@ -147,8 +171,9 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
     from a previous checkpoint. Returns the last epoch's metrics.
     """
     device = device or torch.device("cpu")
+    manifest = read_manifest(spec.data.path)
     torch.manual_seed(spec.optim.seed)  # identical initial weights on every rank
-    raw = create_model(spec.model.name, **spec.model.overrides).to(device)
+    raw = create_model(spec.model.name, **{**data_fields(spec, manifest), **spec.model.overrides}).to(device)
     optimizers = build_optimizers(raw, spec)
     start_epoch, step = 0, 0
     if resume:
@@ -159,7 +184,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
     model = wrap(raw) if wrap else raw
     # Each worker reads only its own contiguous shard; the shards differ by at most one row, so every
     # rank runs the same number of steps (the smallest shard's), which keeps DDP's all-reduces in step.
-    total = read_manifest(spec.data.path)["counts"].get(spec.data.train_split, 0)
+    total = manifest["counts"].get(spec.data.train_split, 0)
     if spec.data.max_train_samples:
         total = min(total, spec.data.max_train_samples)
     train = read_split(spec.data.path, spec.data.train_split, shard=rank, num_shards=world_size,
@@ -222,6 +247,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
                 "model": raw.state_dict(),
                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                 "epoch": epoch, "step": step, "spec": spec.to_dict(), "metrics": metrics,
+                "model_config": dataclasses.asdict(raw.config),
             }
         report(metrics, state)
     return metrics

@@ -41,7 +41,7 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, list]]] = {
     "racnn": {
         "model.margin": {"uniform": [0.01, 0.2]},
         "model.num_scales": {"choice": [2, 3]},
-        "model.steepness": {"choice": [5.0, 10.0, 20.0]},
+        "model.mask_steepness": {"choice": [5.0, 10.0, 20.0]},
         "lr": {"loguniform": [1e-4, 3e-3]},
     },
     "mgcnn": {

@@ -17,7 +17,8 @@ Parquet schema (SCHEMA_VERSION 1), one row per sample:
 manifest.json:
     schema_version, recipe, seed, options, source (what the caller passed), image_size [H, W, C],
     class_names, hierarchy_names (per level, or null), max_boxes M, sequence_length L (or null),
-    hierarchy_levels V (or null), counts {split: N}, shards {split: [{"file", "rows"}, ...]}.
+    hierarchy_levels V (or null), hierarchy_map (per coarse level, each fine class's label there, or
+    null), counts {split: N}, shards {split: [{"file", "rows"}, ...]}.
 
 Images are stored raw, not encoded: decoding needs no image codec (the pixels are a numpy view of the
 Parquet buffer), and zstd still shrinks the mostly-black digit canvases well (cluttered60, 65,000
@@ -111,6 +112,24 @@ def _to_table(ss: SampleSet, start: int, stop: int) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
+def _hierarchy_map(splits: dict[str, SampleSet]) -> list[list[int]] | None:
+    """Per coarse level, each fine class's label at that level (-1 where no sample shows the class).
+
+    Models over a label hierarchy (MG-CNN) need the whole mapping up front, identical on every worker,
+    while a worker only reads its own shard: so it is written once here, from every split.
+    """
+    first = next(iter(splits.values()))
+    if first.hierarchy is None:
+        return None
+    levels = first.hierarchy.shape[1]
+    n_fine = len(first.class_names)
+    table = np.full((levels - 1, n_fine), -1, dtype=np.int64)
+    for ss in splits.values():
+        fine = ss.hierarchy[:, -1]
+        table[:, fine] = ss.hierarchy[:, :-1].T
+    return table.tolist()
+
+
 def _check_consistent(splits: dict[str, SampleSet]) -> SampleSet:
     if not splits:
         raise ValueError("splits: nothing to write")
@@ -165,6 +184,7 @@ def write_dataset(
         "max_boxes": int(first.boxes.shape[1]),
         "sequence_length": None if first.sequences is None else int(first.sequences.shape[1]),
         "hierarchy_levels": None if first.hierarchy is None else int(first.hierarchy.shape[1]),
+        "hierarchy_map": _hierarchy_map(splits),
         "counts": {s: len(ss) for s, ss in splits.items()},
         "shards": {},
     }

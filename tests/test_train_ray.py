@@ -1,0 +1,130 @@
+"""Training and tuning on the session's real local Ray: Train workers (DDP over gloo), resume, failures, Tune."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from attention_models import list_models
+from jobs import records, storage
+from jobs.data.recipes import build_recipe
+from jobs.data.store import write_dataset
+from jobs.spec import JobSpec, SpecError
+from jobs.train import run_train
+from jobs.train_loop import run_dir
+from jobs.tune import run_tune
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+# Per family: the smallest registered variant, overrides that make it tiny, and its recipe.
+TINY = {
+    "ram": ("ram-mnist28", {"num_glimpses": 2}, "mnist28", {}),
+    "dram": ("dram-multidigit", {"image_size": 64, "max_digits": 2, "hidden": 32, "classifier_hidden": 32,
+                                 "context_size": 16, "glimpses_per_label": 1},
+             "multidigit", {"size": 64, "max_digits": 2}),
+    "racnn": ("racnn-zoom", {}, "zoom", {}),
+    "mgcnn": ("mgcnn-zoom", {}, "zoom", {}),
+}
+FAMILIES = [f for f, (name, *_) in TINY.items() if name in list_models()]
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("ds")
+    out = {}
+    for family in FAMILIES:
+        _, _, recipe, opts = TINY[family]
+        splits = {s: build_recipe(recipe, count=n, seed=0, split=s, **opts) for s, n in (("train", 64), ("test", 16))}
+        out[family] = write_dataset(str(root / family), splits, {"recipe": recipe, "seed": 0})
+    return out
+
+
+def _spec(datasets, tmp_path, family="ram", name="job", **sections) -> JobSpec:
+    variant, overrides, *_ = TINY[family]
+    d = {
+        "name": name, "storage_path": str(tmp_path),
+        "model": {"name": variant, "overrides": overrides},
+        "data": {"path": datasets[family], "probe_count": 4},
+        "optim": {"epochs": 1, "batch_size": 16, "attention_init_steps": 1, "alternate_every": 1},
+        "scaling": {"num_workers": 2},
+        "checkpoint": {"keep": 2},
+    }
+    for k, v in sections.items():
+        d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
+    return JobSpec.from_dict(d)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_two_workers_report_metrics_record_and_checkpoint(ray_session, datasets, tmp_path, family):
+    spec = _spec(datasets, tmp_path, family)
+    result = run_train(spec)
+    assert result.error is None
+    assert result.metrics["epoch"] == 0 and "val_accuracy" in result.metrics and "attention_iou" in result.metrics
+    assert result.checkpoint_path and os.path.exists(os.path.join(result.checkpoint_path, "state.pt"))
+    table = records.read_records(result.run_dir, epoch=0)
+    assert table is not None and table.num_rows == 4
+
+
+def test_restarted_run_resumes_from_its_last_checkpoint(ray_session, datasets, tmp_path):
+    one = _spec(datasets, tmp_path, name="resume", scaling={"num_workers": 1})
+    run_train(one)
+    two = _spec(datasets, tmp_path, name="resume", scaling={"num_workers": 1}, optim={"epochs": 3})
+    result = run_train(two)
+    history = storage.read_json(storage.join(run_dir(two), "metrics.json"))
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    assert result.metrics["epoch"] == 2
+
+
+def _kill_a_worker_after_first_epoch(spec: JobSpec, killed: list[int]) -> None:
+    """SIGKILL one Ray Train worker process once the run has reported its first epoch."""
+    from ray.util.state import list_actors
+
+    uri = storage.join(run_dir(spec), "metrics.json")
+    deadline = time.time() + 240
+    while time.time() < deadline and not storage.read_json(uri, []):
+        time.sleep(0.5)
+    for actor in list_actors(filters=[("state", "=", "ALIVE")], detail=True):
+        if "RayTrainWorker" in actor.class_name and actor.pid:
+            os.kill(actor.pid, signal.SIGKILL)
+            killed.append(actor.pid)
+            return
+
+
+def test_killed_worker_restarts_from_checkpoint_and_finishes(ray_session, datasets, tmp_path):
+    spec = _spec(datasets, tmp_path, name="failover", optim={"epochs": 4},
+                 checkpoint={"max_failures": 2}, data={"max_train_samples": 64})
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_a_worker_after_first_epoch, args=(spec, killed))
+    killer.start()
+    result = run_train(spec)
+    killer.join()
+    assert killed, "no Ray Train worker was found to kill"
+    assert result.error is None and result.metrics["epoch"] == 3
+    epochs = [h["epoch"] for h in storage.read_json(storage.join(run_dir(spec), "metrics.json"))]
+    assert epochs == [0, 1, 2, 3]
+
+
+def test_unplaceable_scaling_is_refused_before_ray_waits(ray_session, datasets, tmp_path):
+    spec = _spec(datasets, tmp_path, scaling={"num_workers": 64})
+    with pytest.raises(SpecError, match="scaling: 64 workers"):
+        run_train(spec)
+
+
+def test_tune_four_trials_with_asha_names_a_best_trial(ray_session, datasets, tmp_path):
+    spec = _spec(datasets, tmp_path, name="tune", kind="tune", scaling={"num_workers": 1},
+                 optim={"epochs": 2}, data={"probe_count": 2},
+                 tune={"space": "none", "params": {"model.num_glimpses": {"choice": [1, 2]},
+                                                   "lr": {"loguniform": [1e-3, 1e-2]}},
+                       "num_trials": 4, "scheduler": "asha", "grace_period": 1})
+    result = run_tune(spec)
+    table = storage.read_table(result.trials_table).to_pylist()
+    trials = {r["trial"] for r in table}
+    assert len(trials) == 4
+    assert result.best_trial in trials
+    assert set(result.best_config) == {"model.num_glimpses", "optim.lr"}
+    assert all("attention_iou" in r and "param.model.num_glimpses" in r for r in table)
+    assert "val_accuracy" in result.best_metrics
