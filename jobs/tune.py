@@ -68,7 +68,8 @@ def search_space(spec: JobSpec) -> dict[str, dict[str, list]]:
     family = model_family(spec.model.name)
     if spec.tune.space not in ("default", "none"):
         raise SpecError(f"tune.space: unknown space {spec.tune.space!r}; known: 'default' (the family's), 'none'")
-    space = {} if spec.tune.space == "none" else copy.deepcopy(SEARCH_SPACES[family])
+    named = {} if spec.tune.space == "none" else SEARCH_SPACES[family]
+    space = {_normalise_key(k): copy.deepcopy(v) for k, v in named.items()}
     for key, dist in spec.tune.params.items():
         space[_normalise_key(key)] = dist
     # Keep only keys this model has (a family space may name a field a variant lacks).
