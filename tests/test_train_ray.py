@@ -80,22 +80,25 @@ def test_restarted_run_resumes_from_its_last_checkpoint(ray_session, datasets, t
 
 
 def _kill_a_worker_after_first_epoch(spec: JobSpec, killed: list[int]) -> None:
-    """SIGKILL one Ray Train worker process once the run has reported its first epoch."""
+    """SIGKILL one Ray Train worker process as soon as the run has reported its first epoch."""
     from ray.util.state import list_actors
 
     uri = storage.join(run_dir(spec), "metrics.json")
     deadline = time.time() + 240
+    pids: list[int] = []
+    while time.time() < deadline and not pids:  # find the workers while they start
+        pids = [a.pid for a in list_actors(filters=[("state", "=", "ALIVE")], detail=True)
+                if "RayTrainWorker" in a.class_name and a.pid]
+        time.sleep(0.2)
     while time.time() < deadline and not storage.read_json(uri, []):
-        time.sleep(0.5)
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], detail=True):
-        if "RayTrainWorker" in actor.class_name and actor.pid:
-            os.kill(actor.pid, signal.SIGKILL)
-            killed.append(actor.pid)
-            return
+        time.sleep(0.05)
+    for pid in pids[:1]:
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
 
 
 def test_killed_worker_restarts_from_checkpoint_and_finishes(ray_session, datasets, tmp_path):
-    spec = _spec(datasets, tmp_path, name="failover", optim={"epochs": 4},
+    spec = _spec(datasets, tmp_path, name="failover", optim={"epochs": 8},
                  checkpoint={"max_failures": 2}, data={"max_train_samples": 64})
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_after_first_epoch, args=(spec, killed))
@@ -103,9 +106,9 @@ def test_killed_worker_restarts_from_checkpoint_and_finishes(ray_session, datase
     result = run_train(spec)
     killer.join()
     assert killed, "no Ray Train worker was found to kill"
-    assert result.error is None and result.metrics["epoch"] == 3
+    assert result.error is None and result.metrics["epoch"] == 7
     epochs = [h["epoch"] for h in storage.read_json(storage.join(run_dir(spec), "metrics.json"))]
-    assert epochs == [0, 1, 2, 3]
+    assert epochs == list(range(8))
 
 
 def test_unplaceable_scaling_is_refused_before_ray_waits(ray_session, datasets, tmp_path):
