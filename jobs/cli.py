@@ -11,6 +11,8 @@ import sys
 _COMMAND_MODULES = [
     "jobs.data.cli",
     "jobs.run_cli",
+    "jobs.service_cli",
+    "cluster.cli",
 ]
 
 

@@ -18,11 +18,15 @@ class TrainResult:
     error: str | None = None
 
 
-def check_resources(spec: JobSpec, free: bool = False) -> None:
-    """Refuse a scaling request the cluster can never place (Ray would wait for it for ever)."""
+def check_resources(spec: JobSpec, free: bool = False, res=None) -> None:
+    """Refuse a scaling request the cluster can never place (Ray would wait for it for ever).
+
+    `res` (a cluster.ClusterResources) defaults to the connected cluster's; the job service passes
+    what the Ray dashboard reports, since it does not join the cluster as a driver.
+    """
     from cluster import resources
 
-    res = resources()
+    res = res or resources()
     need_cpu = max(spec.scaling.num_workers, 1) * spec.scaling.cpus_per_worker
     have_cpu = res.free_cpus if free else res.cpus
     if need_cpu > have_cpu:

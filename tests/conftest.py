@@ -41,3 +41,27 @@ def ray_session():
     yield ray
     ray.shutdown()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """A real Ray head as `foveate cluster up` starts it (`ray start --head`, token auth on), for the job
+    service's tests: the service reaches Ray only through this head's Jobs API (HTTP), so it coexists
+    with `ray_session` in one pytest process. 4 logical CPUs; a short temp dir for Ray's sockets."""
+    from cluster import local
+
+    state = tempfile.mkdtemp(prefix="fvhead", dir="/tmp")
+    head = local.up(state, num_cpus=4, object_store_memory=500_000_000, temp_dir=f"{state}/r")
+    yield head
+    local.down(state)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> str:
+    """A 128/32-image cluttered60 dataset built with `foveate data build` (the embedded MNIST digits)."""
+    from jobs.cli import main
+
+    out = str(tmp_path_factory.mktemp("data") / "cluttered60-tiny")
+    assert main(["data", "build", "cluttered60", "--out", out, "--train", "128", "--test", "32"]) == 0
+    return out

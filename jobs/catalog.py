@@ -1,0 +1,246 @@
+"""The durable job catalog: SQLite in WAL mode, the service's source of truth for every job.
+
+Ray's job table forgets jobs with its cluster and has no queue; this one keeps each job's spec, state
+history with times, Ray submission id, result and error. Every change is one transaction, committed
+before the caller goes on (synchronous=FULL), so a SIGKILLed service loses no accepted job.
+State changes are compare-and-set (`transition(..., from_states=...)`) so the reconciler and a cancel
+racing on one job cannot both win.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATES = ("QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+ACTIVE = ("PENDING", "RUNNING")  # handed to Ray, not finished
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- submission order; also the paging key
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    model TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    priority INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    spec TEXT NOT NULL,                      -- JobSpec JSON (normalised, name = id)
+    run_dir TEXT NOT NULL,
+    ray_job_id TEXT NOT NULL DEFAULT '',
+    result TEXT,                             -- result.json of the run, as JSON
+    error TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    request_id TEXT UNIQUE,                  -- client idempotency key
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS history (
+    job_id TEXT NOT NULL REFERENCES jobs (id),
+    state TEXT NOT NULL,
+    time REAL NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS history_job ON history (job_id, time);
+"""
+
+
+class JobNotFound(KeyError):
+    """No job with this id."""
+
+    def __str__(self) -> str:
+        return f"job {self.args[0]!r} not found"
+
+
+@dataclass
+class JobRecord:
+    id: str
+    kind: str
+    model: str
+    owner: str
+    priority: int
+    state: str
+    spec: dict[str, Any]
+    run_dir: str
+    ray_job_id: str = ""
+    result: dict[str, Any] | None = None
+    error: str = ""
+    cancel_requested: bool = False
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    seq: int = 0
+    history: list[tuple[str, float, str]] = field(default_factory=list)  # (state, time, reason)
+
+
+class Catalog:
+    """Job records in one SQLite file (WAL). Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.path = str(Path(self.path).expanduser())
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------------------------ writes
+
+    def insert(self, rec: JobRecord, request_id: str | None = None) -> JobRecord:
+        """Add a new QUEUED job; with a `request_id` already used, return that job instead."""
+        now = time.time()
+        with self._lock:
+            if request_id:
+                row = self._db.execute("SELECT id FROM jobs WHERE request_id = ?", (request_id,)).fetchone()
+                if row:
+                    return self._get(row["id"])
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO jobs (id, kind, model, owner, priority, state, spec, run_dir, request_id, created)"
+                    " VALUES (?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?, ?)",
+                    (rec.id, rec.kind, rec.model, rec.owner, rec.priority, json.dumps(rec.spec, sort_keys=True),
+                     rec.run_dir, request_id or None, now))
+                self._db.execute("INSERT INTO history (job_id, state, time) VALUES (?, 'QUEUED', ?)", (rec.id, now))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return self._get(rec.id)
+
+    def transition(self, job_id: str, state: str, *, from_states: Iterable[str] | None = None,
+                   reason: str = "", **fields: Any) -> JobRecord | None:
+        """Move a job to `state` (recording it in the history) and set `fields`, if its current state
+        is in `from_states` (any state when None). Returns the updated record, or None when the
+        compare failed. Entering RUNNING sets `started`; entering a terminal state sets `finished`."""
+        assert state in STATES, state
+        now = time.time()
+        sets = {k: (json.dumps(v) if k == "result" and v is not None else v) for k, v in fields.items()}
+        sets["state"] = state
+        if state == "RUNNING":
+            sets.setdefault("started", now)
+        if state in TERMINAL:
+            sets.setdefault("finished", now)
+            sets.setdefault("cancel_requested", 0)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None:
+                    self._db.execute("ROLLBACK")
+                    raise JobNotFound(job_id)
+                if from_states is not None and row["state"] not in tuple(from_states):
+                    self._db.execute("ROLLBACK")
+                    return None
+                if state == "RUNNING" and row["state"] == "RUNNING":
+                    sets.pop("started", None)  # keep the first start time
+                cols = ", ".join(f"{k} = ?" for k in sets)
+                self._db.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*sets.values(), job_id))
+                if row["state"] != state:
+                    self._db.execute("INSERT INTO history (job_id, state, time, reason) VALUES (?, ?, ?, ?)",
+                                     (job_id, state, now, reason))
+                self._db.execute("COMMIT")
+            except JobNotFound:
+                raise
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return self._get(job_id)
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Set fields without a state change (e.g. cancel_requested)."""
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._lock:
+            cur = self._db.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
+            if cur.rowcount == 0:
+                raise JobNotFound(job_id)
+
+    # ------------------------------------------------------------------------------------- reads
+
+    def get(self, job_id: str) -> JobRecord:
+        with self._lock:
+            return self._get(job_id)
+
+    def _get(self, job_id: str) -> JobRecord:
+        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return self._record(row, self._history([job_id])[job_id])
+
+    def _history(self, ids: list[str]) -> dict[str, list[tuple[str, float, str]]]:
+        out: dict[str, list[tuple[str, float, str]]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT job_id, state, time, reason FROM history WHERE job_id IN ({marks}) ORDER BY time, rowid", ids)
+        for r in rows:
+            out[r["job_id"]].append((r["state"], r["time"], r["reason"]))
+        return out
+
+    @staticmethod
+    def _record(row: sqlite3.Row, history: list[tuple[str, float, str]]) -> JobRecord:
+        return JobRecord(
+            id=row["id"], kind=row["kind"], model=row["model"], owner=row["owner"], priority=row["priority"],
+            state=row["state"], spec=json.loads(row["spec"]), run_dir=row["run_dir"], ray_job_id=row["ray_job_id"],
+            result=json.loads(row["result"]) if row["result"] else None, error=row["error"],
+            cancel_requested=bool(row["cancel_requested"]), created=row["created"], started=row["started"],
+            finished=row["finished"], seq=row["seq"], history=history)
+
+    def list(self, *, states: Iterable[str] = (), kind: str = "", model: str = "", owner: str = "",
+             before_seq: int | None = None, limit: int = 50) -> list[JobRecord]:
+        """Jobs matching every given filter, newest first; `before_seq` pages past a previous page."""
+        where, args = [], []
+        states = list(states)
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args += states
+        for col, val in (("kind", kind), ("model", model), ("owner", owner)):
+            if val:
+                where.append(f"{col} = ?")
+                args.append(val)
+        if before_seq is not None:
+            where.append("seq < ?")
+            args.append(before_seq)
+        sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (*args, limit)).fetchall()
+            hist = self._history([r["id"] for r in rows])
+            return [self._record(r, hist[r["id"]]) for r in rows]
+
+    def next_queued(self) -> JobRecord | None:
+        """The queued job to start next: highest priority, then oldest."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE state = 'QUEUED' ORDER BY priority DESC, seq LIMIT 1").fetchone()
+            return self._record(row, self._history([row["id"]])[row["id"]]) if row else None
+
+    def in_states(self, states: Iterable[str]) -> list[JobRecord]:
+        states = list(states)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(states))}) ORDER BY seq", states).fetchall()
+            hist = self._history([r["id"] for r in rows])
+            return [self._record(r, hist[r["id"]]) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+            return {s: 0 for s in STATES} | {r["state"]: r["n"] for r in rows}

@@ -1,0 +1,216 @@
+"""A small Python client of the job service (the CLI and the dashboard use only this).
+
+    with FoveateClient("127.0.0.1:50051", token="s3cret") as c:
+        job = c.submit("examples/ram_cluttered60.yaml")
+        for event in c.watch(job.id): ...
+        table = c.attention(job.id)            # pyarrow Table, jobs/records.py's columns
+
+Methods return the `foveate.v1` messages (documented in jobs/proto/foveate/v1/jobs.proto), or pyarrow
+tables for tabular answers. Failures raise `ClientError` with the status code and the server's message.
+Address and token default to FOVEATE_SERVER and FOVEATE_TOKEN.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pyarrow as pa
+
+from jobs import wire
+from jobs.proto.foveate.v1 import jobs_pb2 as pb
+from jobs.proto.foveate.v1 import jobs_pb2_grpc as pb_grpc
+from jobs.spec import JobSpec, SpecError
+from jobs.spec_proto import spec_dict_to_proto, spec_to_proto
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+STATES = {name.removeprefix("JOB_STATE_"): value for name, value in pb.JobState.items() if value}
+KINDS = {"train": pb.JOB_KIND_TRAIN, "tune": pb.JOB_KIND_TUNE}
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """A spec file's fields (YAML or JSON), not validated."""
+    import json
+
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"{p}: no such spec file")
+    try:
+        data = yaml.safe_load(p.read_text()) if p.suffix in (".yaml", ".yml") else json.loads(p.read_text())
+    except Exception as exc:
+        raise SpecError(f"{p}: not valid {p.suffix.lstrip('.') or 'JSON'}: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{p}: must hold a mapping of spec fields")
+    return data
+
+
+def absolute_paths(d: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """data.path and storage_path made absolute against `base` (the current directory), as
+    JobSpec.with_absolute_paths does, on a plain dict."""
+    def fix(p: Any) -> Any:
+        if not isinstance(p, str) or not p or "://" in p:
+            return p
+        return str(((base or Path.cwd()) / Path(p).expanduser()).resolve())
+
+    d = dict(d)
+    if isinstance(d.get("data"), dict) and "path" in d["data"]:
+        d["data"] = {**d["data"], "path": fix(d["data"]["path"])}
+    if "storage_path" in d:  # left out, the server's default applies (on the server's machine)
+        d["storage_path"] = fix(d["storage_path"])
+    return d
+
+
+class ClientError(Exception):
+    """A failed call: `code` is the grpc.StatusCode, str() the server's message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return ""
+
+
+def state_name(state: int) -> str:
+    return pb.JobState.Name(state).removeprefix("JOB_STATE_")
+
+
+def is_final(state: int) -> bool:
+    return state in (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
+
+
+class FoveateClient:
+    def __init__(self, address: str | None = None, token: str | None = None, *, tls_ca: bytes | None = None,
+                 timeout: float = 30.0):
+        self.address = address or os.environ.get("FOVEATE_SERVER") or DEFAULT_SERVER
+        token = token if token is not None else os.environ.get("FOVEATE_TOKEN")
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.timeout = timeout
+        opts = [("grpc.max_receive_message_length", 64 << 20)]
+        if tls_ca is not None:
+            self._channel = grpc.secure_channel(self.address, grpc.ssl_channel_credentials(tls_ca), options=opts)
+        else:
+            self._channel = grpc.insecure_channel(self.address, options=opts)
+        self._stub = pb_grpc.JobServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> FoveateClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return getattr(self._stub, method)(request, metadata=self._metadata, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise ClientError(exc.code(), exc.details() or str(exc.code())) from None
+
+    def _stream(self, method: str, request: Any) -> Iterator[Any]:
+        call = getattr(self._stub, method)(request, metadata=self._metadata)
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise ClientError(exc.code(), exc.details() or str(exc.code())) from None
+        finally:
+            call.cancel()
+
+    # ------------------------------------------------------------------------------------ jobs
+
+    @staticmethod
+    def spec_message(spec: JobSpec | pb.JobSpec | dict | str | Path) -> pb.JobSpec:
+        """A spec as a message: a JobSpec, a plain dict, a .yaml/.json path, or a message already.
+        Dicts and files are sent as written (the server validates, so the client needs no models);
+        local paths are made absolute here, where the user wrote them."""
+        if isinstance(spec, pb.JobSpec):
+            return spec
+        if isinstance(spec, JobSpec):
+            return spec_to_proto(spec.with_absolute_paths())
+        if isinstance(spec, str | Path):
+            spec = read_spec_file(spec)
+        return spec_dict_to_proto(absolute_paths(spec))
+
+    def submit(self, spec: Any, *, owner: str | None = None, priority: int = 0, request_id: str = "",
+               validate_only: bool = False) -> pb.Job:
+        """Queue a job (or only validate it); returns the job (without id when validate_only)."""
+        req = pb.SubmitJobRequest(spec=self.spec_message(spec), validate_only=validate_only,
+                                  owner=owner if owner is not None else _user(),
+                                  priority=priority, request_id=request_id)
+        return self._call("SubmitJob", req).job
+
+    def validate(self, spec: Any) -> pb.JobSpec:
+        """The spec as the service would run it (defaults filled in), or ClientError(INVALID_ARGUMENT)."""
+        return self.submit(spec, validate_only=True).spec
+
+    def get(self, job_id: str) -> pb.Job:
+        return self._call("GetJob", pb.GetJobRequest(job_id=job_id))
+
+    def list(self, *, states: list[str] = (), kind: str = "", model: str = "", owner: str = "",
+             page_size: int = 0, page_token: str = "") -> pb.ListJobsResponse:
+        """One page of jobs, newest first; states by name ("RUNNING"), kind "train"/"tune"."""
+        req = pb.ListJobsRequest(states=[STATES[s.upper()] for s in states], kind=KINDS.get(kind, 0),
+                                 model=model, owner=owner, page_size=page_size, page_token=page_token)
+        return self._call("ListJobs", req)
+
+    def list_all(self, **filters: Any) -> list[pb.Job]:
+        """Every matching job, following the pages."""
+        jobs, token = [], ""
+        while True:
+            page = self.list(page_token=token, **filters)
+            jobs += page.jobs
+            token = page.next_page_token
+            if not token:
+                return jobs
+
+    def cancel(self, job_id: str) -> pb.Job:
+        return self._call("CancelJob", pb.CancelJobRequest(job_id=job_id))
+
+    def watch(self, job_id: str) -> Iterator[pb.JobEvent]:
+        """State changes and epoch metrics until the job ends (history first)."""
+        return self._stream("WatchJob", pb.WatchJobRequest(job_id=job_id))
+
+    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
+        for chunk in self._stream("StreamLogs", pb.StreamLogsRequest(job_id=job_id, follow=follow)):
+            yield chunk.text
+
+    def wait(self, job_id: str) -> pb.Job:
+        """Block until the job ends; returns it."""
+        for _ in self.watch(job_id):
+            pass
+        return self.get(job_id)
+
+    # ---------------------------------------------------------------------------------- outputs
+
+    def trials(self, job_id: str) -> pb.ListTrialsResponse:
+        return self._call("ListTrials", pb.ListTrialsRequest(job_id=job_id))
+
+    def trials_table(self, job_id: str) -> pa.Table:
+        """A tune job's trials as a table (trial, epoch, param.*, metrics)."""
+        return wire.trials_to_table(self.trials(job_id))
+
+    def attention_response(self, job_id: str, trial: str = "", epoch: int | None = None,
+                           max_records: int = 0) -> pb.GetAttentionResponse:
+        req = pb.GetAttentionRequest(job_id=job_id, trial=trial, max_records=max_records)
+        if epoch is not None:
+            req.epoch = epoch
+        return self._call("GetAttention", req)
+
+    def attention(self, job_id: str, trial: str = "", epoch: int | None = None, max_records: int = 0) -> pa.Table:
+        """Attention records (jobs/records.py's columns) of an epoch, the latest by default."""
+        return wire.attention_to_table(self.attention_response(job_id, trial, epoch, max_records))
+
+    def cluster(self) -> pb.ClusterInfo:
+        return self._call("DescribeCluster", pb.DescribeClusterRequest())

@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of the Foveate API (see jobs/proto/codegen.py)."""

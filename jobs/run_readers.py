@@ -1,0 +1,91 @@
+"""Read what a running or finished job wrote into its run directory (local path or pyarrow URI).
+
+Layout (jobs/train_loop.py, jobs/tune.py, jobs/entrypoint.py):
+    <run_dir>/metrics.json                      train: one dict per reported epoch (rank 0 rewrites it)
+    <run_dir>/attention/epoch=NNNN.parquet      train: attention records
+    <run_dir>/trials/<trial>/metrics.json       tune: the same per trial
+    <run_dir>/trials/<trial>/attention/...      tune: the same per trial
+    <run_dir>/trials.parquet, best.json         tune: written when the search ends
+    <run_dir>/result.json                       the driver's result
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from jobs import records, storage
+
+
+def trial_ids(run_dir: str) -> list[str]:
+    """Trials of a tune job that have written anything yet, sorted."""
+    fs, path = storage.resolve(storage.join(run_dir, "trials"))
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        return []
+    infos = fs.get_file_info(pafs.FileSelector(path))
+    return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+
+def trial_dir(run_dir: str, trial: str) -> str:
+    return storage.join(run_dir, "trials", trial) if trial else run_dir
+
+
+def numeric(m: dict[str, Any]) -> dict[str, float]:
+    """The numeric entries of a metrics dict (bools and strings dropped), as floats."""
+    return {k: float(v) for k, v in m.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def epoch_metrics(run_dir: str, kind: str) -> list[tuple[str, int, dict[str, float]]]:
+    """(trial, epoch, metrics) of every epoch reported so far; trial is "" for train jobs."""
+    out = []
+    for trial in trial_ids(run_dir) if kind == "tune" else [""]:
+        try:
+            history = storage.read_json(storage.join(trial_dir(run_dir, trial), "metrics.json"), [])
+        except (OSError, ValueError):  # caught mid-rewrite on a filesystem without atomic moves
+            continue
+        for m in history:
+            if isinstance(m, dict) and "epoch" in m:
+                out.append((trial, int(m["epoch"]), numeric(m)))
+    return out
+
+
+def read_result(run_dir: str) -> dict[str, Any] | None:
+    try:
+        return storage.read_json(storage.join(run_dir, "result.json"), None)
+    except (OSError, ValueError):
+        return None
+
+
+def trials(run_dir: str) -> tuple[list[dict[str, Any]], bool, str]:
+    """(rows, complete, best_trial): the trials table once the search has written it, else rows read
+    live from each trial's metrics (no params yet)."""
+    table_uri = storage.join(run_dir, "trials.parquet")
+    fs, path = storage.resolve(table_uri)
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        rows = storage.read_table(table_uri).to_pylist()
+        best = storage.read_json(storage.join(run_dir, "best.json"), {}) or {}
+        return [_clean(r) for r in rows], True, str(best.get("best_trial") or "")
+    rows = [{"trial": t, "epoch": e, **m} for t, e, m in epoch_metrics(run_dir, "tune")]
+    return rows, False, ""
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
+
+
+def attention(run_dir: str, trial: str, epoch: int | None) -> tuple[list[int], int, pa.Table | None]:
+    """(epochs with a record, the epoch chosen, its table); epoch None = the latest. (…, -1, None) when
+    nothing is recorded yet; raises LookupError for an epoch without a record."""
+    rd = trial_dir(run_dir, trial)
+    epochs = records.record_epochs(rd)
+    if not epochs:
+        if epoch is not None:
+            raise LookupError(f"epoch {epoch} has no attention record yet (none recorded)")
+        return [], -1, None
+    chosen = epochs[-1] if epoch is None else epoch
+    if chosen not in epochs:
+        raise LookupError(f"epoch {chosen} has no attention record; recorded epochs: {epochs}")
+    return epochs, chosen, records.read_records(rd, chosen)

@@ -1,0 +1,333 @@
+"""The job service in plain Python: validate and queue jobs, run them as Ray Jobs, keep the catalog true.
+
+    submit ──▶ catalog: QUEUED ──(a slot is free)──▶ Ray Jobs submit ──▶ PENDING ──▶ RUNNING ──▶ final
+                                                 (submission_id = job id)
+
+One background thread (the reconciler) does every Ray-side transition: it polls Ray's job table, maps
+Ray's states onto ours (STOPPED → CANCELLED; a job Ray no longer knows → FAILED) and starts queued jobs
+while fewer than `max_running` are handed to Ray, highest priority first. It runs once at start, so a
+restarted service picks up where the last one stopped. Submitting to Ray before recording PENDING makes a
+crash in between harmless: the retry finds the submission id taken and records PENDING then.
+The gRPC layer (jobs/server.py) only translates; errors here are typed for it:
+SpecError → INVALID_ARGUMENT, JobNotFound / LookupError → NOT_FOUND, JobStateError → FAILED_PRECONDITION,
+ClusterUnavailable → UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cluster.jobs_api import ClusterSnapshot, ClusterUnavailable, RayJob, RayJobsAPI
+from jobs import run_readers, storage
+from jobs.catalog import ACTIVE, TERMINAL, Catalog, JobNotFound, JobRecord
+from jobs.spec import JobSpec, SpecError
+
+log = logging.getLogger("foveate.service")
+
+__all__ = ["ClusterUnavailable", "JobNotFound", "JobService", "JobStateError", "ServiceConfig", "SpecError"]
+
+
+class JobStateError(RuntimeError):
+    """The job's state forbids the request (cancelling a finished job, trials of a train job)."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    db_path: str = "~/.foveate/catalog.db"
+    max_running: int = 2  # jobs handed to Ray at once; more wait as QUEUED
+    poll_interval: float = 2.0  # seconds between reconciles with Ray
+    watch_interval: float = 1.0  # seconds between reads of a running job's metrics / logs
+    # The driver command; the cluster's nodes must have Foveate installed (the local head shares this venv).
+    driver: str = "python -m jobs.entrypoint"
+    cluster_cache_s: float = 5.0  # how long a cluster description is reused for placement checks
+
+
+class JobService:
+    def __init__(self, config: ServiceConfig, ray: RayJobsAPI):
+        self.config = config
+        self.ray = ray
+        self.catalog = Catalog(config.db_path)
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._ray_lock = threading.RLock()  # one Ray-side transition at a time
+        self._thread: threading.Thread | None = None
+        self._cluster: tuple[float, ClusterSnapshot] | None = None
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> JobService:
+        """Reconcile once (a restarted service catches up), then keep reconciling in the background."""
+        self._tick()
+        self._thread = threading.Thread(target=self._loop, name="foveate-reconciler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._thread:
+            self._thread.join(timeout=30)
+        self.catalog.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.config.poll_interval)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self._tick()
+
+    def _tick(self) -> None:
+        try:
+            self.reconcile()
+            self._start_queued()
+        except ClusterUnavailable as exc:
+            log.warning("Ray unreachable; jobs keep their states until it answers: %s", exc)
+        except Exception:
+            log.exception("reconcile failed")
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def _transition(self, job_id: str, state: str, **kw: Any) -> JobRecord | None:
+        rec = self.catalog.transition(job_id, state, **kw)
+        if rec is not None:
+            log.info("job %s -> %s %s", job_id, state, kw.get("reason", ""))
+            self._notify()
+        return rec
+
+    # -------------------------------------------------------------------------------- submit
+
+    def validate(self, spec: JobSpec) -> JobSpec:
+        """The spec as it will run (absolute local paths), or SpecError naming the field."""
+        spec = spec.with_absolute_paths()
+        if spec.kind == "tune":
+            from jobs.tune import search_space
+
+            search_space(spec)
+        fs, path = storage.resolve(storage.join(spec.data.path, "manifest.json"))
+        try:
+            missing = fs.get_file_info(path).type.name == "NotFound"
+        except OSError as exc:
+            raise SpecError(f"data.path: cannot read {spec.data.path}: {exc}") from None
+        if missing:
+            raise SpecError(f"data.path: no dataset at {spec.data.path} (no manifest.json); "
+                            "build one with `foveate data build`")
+        self._check_placement(spec)
+        return spec
+
+    def _check_placement(self, spec: JobSpec) -> None:
+        from cluster.connect import ClusterResources
+        from jobs.train import check_resources
+
+        snap = self.cluster()
+        if not any(n.alive for n in snap.nodes):
+            return  # Ray has not reported its nodes yet: the driver checks again before training
+        res = ClusterResources(nodes=len(snap.nodes), cpus=snap.cpus, gpus=snap.gpus, free_cpus=0, free_gpus=0)
+        check_resources(spec, res=res)
+
+    def cluster(self) -> ClusterSnapshot:
+        now = time.monotonic()
+        if self._cluster is None or now - self._cluster[0] > self.config.cluster_cache_s:
+            self._cluster = (now, self.ray.describe())
+        return self._cluster[1]
+
+    def submit(self, spec: JobSpec, *, owner: str = "", priority: int = 0, request_id: str = "") -> JobRecord:
+        """Validate and queue a job; it starts as soon as a slot is free."""
+        spec = self.validate(spec)
+        job_id = f"job-{uuid.uuid4().hex[:12]}"
+        spec = spec.replace(name=job_id)  # the run is named after the job: a resubmitted run resumes
+        rec = JobRecord(id=job_id, kind=spec.kind, model=spec.model.name, owner=owner, priority=priority,
+                        state="QUEUED", spec=spec.to_dict(), run_dir=_run_dir(spec))
+        rec = self.catalog.insert(rec, request_id=request_id or None)
+        self._notify()
+        self._wake.set()
+        return rec
+
+    def _start_queued(self) -> None:
+        with self._ray_lock:
+            while True:
+                counts = self.catalog.counts()
+                if counts["PENDING"] + counts["RUNNING"] >= self.config.max_running:
+                    return
+                rec = self.catalog.next_queued()
+                if rec is None:
+                    return
+                self._start(rec)
+
+    def _start(self, rec: JobRecord) -> None:
+        spec_uri = storage.join(rec.run_dir, "spec.json")
+        storage.write_json(spec_uri, rec.spec)
+        entrypoint = f"{self.config.driver} {shlex.quote(spec_uri)}"
+        try:
+            self.ray.submit(rec.id, entrypoint, env={"PYTHONUNBUFFERED": "1"},
+                            metadata={"foveate_job": rec.id, "owner": rec.owner})
+        except ClusterUnavailable:
+            raise
+        except Exception as exc:  # Ray refused the submission itself: it will not succeed on retry
+            self._transition(rec.id, "FAILED", from_states=("QUEUED",), reason="Ray refused the job",
+                             error=f"Ray Jobs refused the submission: {exc}")
+            return
+        if self._transition(rec.id, "PENDING", from_states=("QUEUED",), ray_job_id=rec.id,
+                            reason="submitted to Ray") is None:
+            self.ray.stop(rec.id)  # cancelled while we were submitting it
+
+    # ----------------------------------------------------------------------------- reconcile
+
+    def reconcile(self) -> None:
+        """Bring every PENDING/RUNNING record in line with what Ray reports."""
+        with self._ray_lock:
+            active = self.catalog.in_states(ACTIVE)
+            if not active:
+                return
+            ray_jobs = self.ray.jobs()
+            for rec in active:
+                self._apply(rec, ray_jobs.get(rec.id))
+
+    def _apply(self, rec: JobRecord, rj: RayJob | None) -> None:
+        if rj is None:
+            self._transition(rec.id, "FAILED", from_states=ACTIVE, reason="lost",
+                             error="Ray has no record of this job: its cluster was restarted or replaced")
+            return
+        if rj.status == "PENDING":
+            return
+        if rj.status in ("RUNNING", "SUCCEEDED", "FAILED") and rec.state == "PENDING":
+            started = rj.start_time_ms / 1000 if rj.start_time_ms else time.time()
+            self._transition(rec.id, "RUNNING", from_states=("PENDING",), started=started)
+        if rj.status == "SUCCEEDED":
+            self._transition(rec.id, "SUCCEEDED", from_states=ACTIVE, result=run_readers.read_result(rec.run_dir))
+        elif rj.status == "FAILED":
+            reason = failure_reason(rj.message)
+            self._transition(rec.id, "FAILED", from_states=ACTIVE, reason=reason.splitlines()[0][:200],
+                             error=reason, result=run_readers.read_result(rec.run_dir))
+        elif rj.status == "STOPPED":
+            why = "cancelled by request" if rec.cancel_requested else "stopped in Ray outside the service"
+            self._transition(rec.id, "CANCELLED", from_states=ACTIVE, reason=why)
+
+    # -------------------------------------------------------------------------------- cancel
+
+    def cancel(self, job_id: str, wait_s: float = 10.0) -> JobRecord:
+        """Cancel a queued job at once, or stop a running one in Ray and wait (briefly) for Ray to
+        confirm; FAILED_PRECONDITION for a finished job."""
+        rec = self.catalog.get(job_id)
+        if rec.state in TERMINAL:
+            raise JobStateError(f"job {job_id} has already finished ({rec.state}); nothing to cancel")
+        if rec.state == "QUEUED":
+            done = self._transition(job_id, "CANCELLED", from_states=("QUEUED",), reason="cancelled while queued")
+            if done is not None:
+                return done
+        with self._ray_lock:
+            self.catalog.update(job_id, cancel_requested=1)
+            self.ray.stop(job_id)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            rec = self.catalog.get(job_id)
+            if rec.state in TERMINAL:
+                break
+            with self._ray_lock:
+                self._apply(self.catalog.get(job_id), self.ray.job(job_id))
+            time.sleep(0.3)
+        self._wake.set()  # a slot may be free now
+        return self.catalog.get(job_id)
+
+    # --------------------------------------------------------------------------------- reads
+
+    def get(self, job_id: str) -> JobRecord:
+        return self.catalog.get(job_id)
+
+    def list(self, **filters: Any) -> list[JobRecord]:
+        return self.catalog.list(**filters)
+
+    def watch(self, job_id: str, cancelled: Callable[[], bool] = lambda: False) -> Iterator[tuple]:
+        """("state", record, (state, time, reason)) and ("epoch", record, trial, epoch, metrics) events:
+        the history and epochs so far, then new ones as they happen, ending with the final state."""
+        sent_states, sent_epochs = 0, set()
+        while True:
+            rec = self.catalog.get(job_id)
+            final = rec.state in TERMINAL
+            history = rec.history[:-1] if final else rec.history  # the final state goes out last
+            for change in history[sent_states:]:
+                yield ("state", rec, change)
+            sent_states = max(sent_states, len(history))
+            if rec.state != "QUEUED":
+                for trial, epoch, metrics in run_readers.epoch_metrics(rec.run_dir, rec.kind):
+                    if (trial, epoch) not in sent_epochs:
+                        sent_epochs.add((trial, epoch))
+                        yield ("epoch", rec, trial, epoch, metrics)
+            if final:
+                for change in rec.history[sent_states:]:
+                    yield ("state", rec, change)
+                return
+            if cancelled() or self._stop.is_set():
+                return
+            with self._changed:
+                self._changed.wait(self.config.watch_interval)
+
+    def logs(self, job_id: str, follow: bool, cancelled: Callable[[], bool] = lambda: False) -> Iterator[str]:
+        """The driver's log from Ray; with `follow`, new output until the job ends."""
+        sent = 0
+        while True:
+            rec = self.catalog.get(job_id)
+            done = rec.state in TERMINAL
+            if rec.ray_job_id:
+                text = self.ray.logs(rec.ray_job_id)
+                if len(text) > sent:
+                    yield text[sent:]
+                    sent = len(text)
+            if not follow or done or cancelled() or self._stop.is_set():
+                return
+            with self._changed:
+                self._changed.wait(self.config.watch_interval)
+
+    def trials(self, job_id: str) -> tuple[list[dict[str, Any]], bool, str]:
+        rec = self.catalog.get(job_id)
+        if rec.kind != "tune":
+            raise JobStateError(f"job {job_id} is a train job; only tune jobs have trials")
+        return run_readers.trials(rec.run_dir)
+
+    def attention(self, job_id: str, trial: str = "", epoch: int | None = None):
+        """(epochs, epoch, table or None) of the attention records of a job (and trial)."""
+        rec = self.catalog.get(job_id)
+        if rec.kind == "tune":
+            known = run_readers.trial_ids(rec.run_dir)
+            if not trial:
+                raise SpecError(f"trial: required for tune job {job_id}; its trials: {', '.join(known) or 'none yet'}")
+            if trial not in known:
+                raise LookupError(f"trial {trial!r} of job {job_id} not found; its trials: {', '.join(known) or 'none yet'}")
+        elif trial:
+            raise SpecError(f"trial: job {job_id} is a train job; leave trial empty")
+        return run_readers.attention(rec.run_dir, trial, epoch)
+
+    def describe(self) -> tuple[ClusterSnapshot, dict[str, int]]:
+        self._cluster = (time.monotonic(), self.ray.describe())
+        return self._cluster[1], self.catalog.counts()
+
+
+def _run_dir(spec: JobSpec) -> str:
+    from jobs.train_loop import run_dir
+
+    return run_dir(spec)
+
+
+_EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")
+
+
+def failure_reason(message: str) -> str:
+    """A failed Ray job's reason, readable: Ray's first line plus the last exception line of the log."""
+    lines = [ln.rstrip() for ln in (message or "").splitlines() if ln.strip()]
+    if not lines:
+        return "the job failed without a message"
+    head = lines[0].split(", last available logs")[0]
+    exc = next((ln for ln in reversed(lines[1:]) if _EXC_LINE.match(ln)), "")
+    return f"{exc}\n({head})" if exc else head

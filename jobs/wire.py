@@ -1,0 +1,130 @@
+"""Catalog records and run outputs as `foveate.v1` messages (the server's side of the wire).
+
+The spec itself converts in jobs/spec_proto.py; this file builds the other messages from what the
+service returns, and turns proto messages back into tables for the client.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from jobs.catalog import JobRecord
+from jobs.proto.foveate.v1 import jobs_pb2 as pb
+from jobs.spec import JobSpec
+from jobs.spec_proto import spec_to_proto, value_from_proto, value_to_proto
+
+STATE_TO_PROTO = {s: pb.JobState.Value(f"JOB_STATE_{s}") for s in
+                  ("QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")}
+STATE_FROM_PROTO = {v: k for k, v in STATE_TO_PROTO.items()}
+
+
+def timestamp(t: float | None) -> Timestamp | None:
+    if t is None:
+        return None
+    ts = Timestamp()
+    ts.FromNanoseconds(int(t * 1e9))
+    return ts
+
+
+def state_change(change: tuple[str, float, str]) -> pb.StateChange:
+    state, t, reason = change
+    return pb.StateChange(state=STATE_TO_PROTO[state], time=timestamp(t), reason=reason)
+
+
+def job_to_proto(rec: JobRecord) -> pb.Job:
+    msg = pb.Job(
+        id=rec.id, spec=spec_to_proto(JobSpec.from_dict(rec.spec)), state=STATE_TO_PROTO[rec.state],
+        history=[state_change(h) for h in rec.history], owner=rec.owner, priority=rec.priority,
+        ray_job_id=rec.ray_job_id, run_dir=rec.run_dir, error=rec.error, created=timestamp(rec.created),
+        cancel_requested=rec.cancel_requested)
+    if rec.kind == "train":
+        msg.attention_dir = f"{rec.run_dir}/attention"
+    if rec.started is not None:
+        msg.started.CopyFrom(timestamp(rec.started))
+    if rec.finished is not None:
+        msg.finished.CopyFrom(timestamp(rec.finished))
+    if rec.result:
+        msg.result.CopyFrom(result_to_proto(rec.result))
+    return msg
+
+
+def _metrics(d: Any) -> dict[str, float]:
+    if not isinstance(d, dict):
+        return {}
+    return {k: float(v) for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def result_to_proto(r: dict[str, Any]) -> pb.JobResult:
+    """result.json of a train run (metrics, checkpoint_path) or a tune run (best_*)."""
+    msg = pb.JobResult(
+        metrics=_metrics(r.get("metrics") or r.get("best_metrics")),
+        checkpoint_path=str(r.get("checkpoint_path") or r.get("best_checkpoint") or ""),
+        best_trial=str(r.get("best_trial") or ""), trials_table=str(r.get("trials_table") or ""))
+    for k, v in (r.get("best_config") or {}).items():
+        try:
+            msg.best_params[k].CopyFrom(value_to_proto(v, k))
+        except ValueError:
+            msg.best_params[k].CopyFrom(pb.Value(string_value=str(v)))
+    return msg
+
+
+def row_value(v: Any) -> pb.Value | None:
+    """A trials-table cell as a Value (None and NaN cells are left out of the row)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    try:
+        return value_to_proto(v)
+    except ValueError:
+        return pb.Value(string_value=str(v))
+
+
+def trials_to_proto(rows: list[dict[str, Any]], complete: bool, best: str) -> pb.ListTrialsResponse:
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    out = pb.ListTrialsResponse(columns=columns, complete=complete, best_trial=best)
+    for r in rows:
+        row = out.rows.add(trial=str(r.get("trial", "")), epoch=int(r.get("epoch", 0) or 0))
+        for k, v in r.items():
+            pv = row_value(v)
+            if pv is not None:
+                row.values[k].CopyFrom(pv)
+    return out
+
+
+def trials_to_table(resp: pb.ListTrialsResponse) -> pa.Table:
+    """The client's side: the rows back as a table with the server's column order."""
+    rows = [{k: value_from_proto(v) for k, v in r.values.items()} for r in resp.rows]
+    return pa.table({c: [r.get(c) for r in rows] for c in resp.columns}) if resp.columns else pa.table({})
+
+
+_RECORD_FIELDS = [f.name for f in pb.AttentionRecord.DESCRIPTOR.fields]
+
+
+def attention_to_proto(epochs: list[int], epoch: int, table: pa.Table | None, limit: int) -> pb.GetAttentionResponse:
+    out = pb.GetAttentionResponse(epochs=epochs, epoch=epoch)
+    if table is None:
+        return out
+    if limit:
+        table = table.slice(0, limit)
+    cols = [c for c in _RECORD_FIELDS if c in table.column_names]
+    for row in table.select(cols).to_pylist():
+        out.records.add(**{k: v for k, v in row.items() if v is not None})
+    return out
+
+
+def attention_to_table(resp: pb.GetAttentionResponse) -> pa.Table:
+    """The client's side: records back as a table with jobs/records.py's column names."""
+    if not resp.records:
+        return pa.table({})
+    rows = []
+    for r in resp.records:
+        d = {f: getattr(r, f) for f in _RECORD_FIELDS}
+        for f in ("label_sequence", "predicted_sequence", "boxes", "gt_boxes", "step_probs", "step_predictions"):
+            d[f] = list(d[f])
+        rows.append(d)
+    return pa.Table.from_pylist(rows)

@@ -1,0 +1,220 @@
+"""The job service's parts that need no Ray: the spec's proto mirror, the SQLite catalog, the queue and
+reconcile logic against a scripted Ray Jobs API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster.jobs_api import ClusterSnapshot, NodeInfo, RayJob
+from jobs.catalog import Catalog, JobRecord
+from jobs.proto.foveate.v1 import jobs_pb2 as pb
+from jobs.service import JobService, ServiceConfig, failure_reason
+from jobs.spec import JobSpec, SpecError
+from jobs.spec_proto import spec_dict_to_proto, spec_from_proto, spec_to_proto, unmirrored_fields
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+
+
+# ------------------------------------------------------------------------------------ spec <-> proto
+
+
+def test_every_spec_field_has_a_proto_field():
+    assert unmirrored_fields() == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_specs_round_trip_through_the_wire(path):
+    spec = JobSpec.from_dict(yaml.safe_load(path.read_text()))
+    wire = pb.JobSpec.FromString(spec_to_proto(spec).SerializeToString())
+    assert spec_from_proto(wire) == spec
+
+
+def test_round_trip_keeps_value_types_and_tune_params():
+    spec = JobSpec.from_dict({
+        "kind": "tune", "data": {"path": "/d"},
+        "model": {"name": "ram-cluttered60", "overrides": {"num_glimpses": 4, "location_std": 0.2, "core": "lstm"}},
+        "tune": {"params": {"lr": {"loguniform": [1e-4, 1e-2]}, "model.num_glimpses": {"choice": [2, 4]}},
+                 "num_trials": 3, "scheduler": "fifo"}})
+    back = spec_from_proto(spec_to_proto(spec))
+    assert back == spec
+    assert type(back.model.overrides["num_glimpses"]) is int
+    assert back.tune.params["model.num_glimpses"] == {"choice": [2, 4]}
+
+
+def test_fields_left_out_take_the_spec_defaults_not_proto_zeros():
+    spec = spec_from_proto(pb.JobSpec(data=pb.DataSpec(path="/d"), optim=pb.OptimSpec(epochs=3)))
+    assert spec.optim.epochs == 3
+    assert spec.optim.lr == JobSpec().optim.lr and spec.scaling.num_workers == JobSpec().scaling.num_workers
+    assert spec.kind == "train" and spec.tune is None
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"optim": {"lr": -1.0}, "data": {"path": "/d"}}, "optim.lr"),
+    ({"data": {}}, "data.path"),
+    ({"data": {"path": "/d"}, "model": {"name": "nope"}}, "model"),
+    ({"data": {"path": "/d"}, "model": {"overrides": {"num_glimpses": 0}}}, "model.num_glimpses"),
+    ({"data": {"path": "/d"}, "kind": "tune"}, "tune"),
+])
+def test_invalid_specs_name_the_field(bad, field):
+    with pytest.raises(SpecError, match=rf"^{field}"):
+        spec_from_proto(spec_dict_to_proto(bad))
+
+
+def test_client_side_conversion_rejects_what_the_proto_cannot_carry():
+    with pytest.raises(SpecError, match="optim.epochs"):
+        spec_dict_to_proto({"optim": {"epochs": "three"}})
+    with pytest.raises(SpecError, match="model.overrides.x"):
+        spec_dict_to_proto({"model": {"overrides": {"x": {"nested": 1}}}})
+    with pytest.raises(SpecError, match="^optim: must be a mapping"):
+        spec_dict_to_proto({"optim": 3})
+
+
+def test_unset_value_is_a_spec_error():
+    msg = pb.JobSpec(data=pb.DataSpec(path="/d"))
+    msg.model.overrides["num_glimpses"].CopyFrom(pb.Value())
+    with pytest.raises(SpecError, match="model.overrides.num_glimpses: no value set"):
+        spec_from_proto(msg)
+
+
+# ------------------------------------------------------------------------------------------ catalog
+
+
+def _rec(job_id: str, **kw) -> JobRecord:
+    base = dict(id=job_id, kind="train", model="ram-cluttered60", owner="ann", priority=0, state="QUEUED",
+                spec={"name": job_id}, run_dir=f"/r/{job_id}")
+    return JobRecord(**{**base, **kw})
+
+
+def test_catalog_transitions_are_compare_and_set_with_history(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    cat.insert(_rec("a"))
+    assert cat.transition("a", "RUNNING", from_states=("PENDING",)) is None  # not PENDING yet
+    cat.transition("a", "PENDING", from_states=("QUEUED",), reason="submitted")
+    rec = cat.transition("a", "SUCCEEDED", from_states=("PENDING", "RUNNING"), result={"metrics": {"x": 1}})
+    assert [h[0] for h in rec.history] == ["QUEUED", "PENDING", "SUCCEEDED"]
+    assert rec.result == {"metrics": {"x": 1}} and rec.finished is not None
+    assert cat.transition("a", "CANCELLED", from_states=("QUEUED", "PENDING", "RUNNING")) is None
+
+
+def test_catalog_pages_newest_first_and_dedupes_request_ids(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    for i in range(5):
+        cat.insert(_rec(f"j{i}", owner="ann" if i % 2 else "bob"))
+    assert cat.insert(_rec("dup"), request_id="k").id == "dup"
+    assert cat.insert(_rec("dup2"), request_id="k").id == "dup"  # a retried submit
+    first = cat.list(limit=3)
+    rest = cat.list(before_seq=first[-1].seq, limit=10)
+    assert [r.id for r in first + rest] == ["dup", "j4", "j3", "j2", "j1", "j0"]
+    assert {r.id for r in cat.list(owner="ann")} == {"j1", "j3", "dup"}
+
+
+def test_catalog_survives_sigkill_of_the_writer(tmp_path):
+    db = tmp_path / "c.db"
+    code = ("import os, signal\nfrom jobs.catalog import Catalog, JobRecord\n"
+            f"c = Catalog({str(db)!r})\n"
+            "c.insert(JobRecord(id='k', kind='train', model='m', owner='', priority=0, state='QUEUED', spec={}, run_dir='/r'))\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -9
+    assert Catalog(db).get("k").state == "QUEUED"
+
+
+def test_failure_reason_keeps_the_exception_line():
+    msg = ("Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n"
+           "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+           "jobs.spec.SpecError: scaling: 64 workers x 1 CPUs = 64 CPUs, but the cluster has 4\n")
+    reason = failure_reason(msg)
+    assert reason.startswith("jobs.spec.SpecError: scaling: 64 workers")
+    assert "exit code 1" in reason
+
+
+# ------------------------------------------------------------------- queue and reconcile, scripted Ray
+
+
+class ScriptedRay:
+    """Ray Jobs as a dict the test drives; `address` and `describe` as the service expects."""
+
+    address = "http://scripted"
+
+    def __init__(self):
+        self.table: dict[str, RayJob] = {}
+        self.submitted: list[str] = []
+
+    def submit(self, sid, entrypoint, env=None, metadata=None):
+        if sid in self.table:
+            return False
+        self.submitted.append(sid)
+        self.table[sid] = RayJob(sid, "RUNNING")
+        return True
+
+    def jobs(self):
+        return dict(self.table)
+
+    def job(self, sid):
+        return self.table.get(sid)
+
+    def stop(self, sid):
+        self.table[sid] = RayJob(sid, "STOPPED")
+        return True
+
+    def logs(self, sid):
+        return ""
+
+    def describe(self):
+        return ClusterSnapshot("x", [NodeInfo("n", "1.2.3.4", True, True, 4, 0, 0, 0)])
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text("{}")
+    ray = ScriptedRay()
+    svc = JobService(ServiceConfig(db_path=str(tmp_path / "c.db"), max_running=1, poll_interval=3600), ray)
+    spec = JobSpec.from_dict({"data": {"path": str(tmp_path / "data")}, "storage_path": str(tmp_path / "out"),
+                              "scaling": {"num_workers": 1}})
+    yield svc, ray, spec
+    svc.stop()
+
+
+def test_queue_starts_highest_priority_first_and_one_at_a_time(scripted):
+    svc, ray, spec = scripted
+    a = svc.submit(spec)
+    svc._tick()
+    low = svc.submit(spec, priority=0)
+    high = svc.submit(spec, priority=5)
+    svc._tick()
+    assert ray.submitted == [a.id]
+    assert svc.get(low.id).state == svc.get(high.id).state == "QUEUED"
+    ray.table[a.id] = RayJob(a.id, "SUCCEEDED")
+    svc._tick()
+    assert svc.get(a.id).state == "SUCCEEDED"
+    assert ray.submitted == [a.id, high.id] and svc.get(low.id).state == "QUEUED"
+
+
+def test_a_submit_ray_already_has_is_recorded_not_repeated(scripted):
+    svc, ray, spec = scripted
+    job = svc.submit(spec)
+    ray.table[job.id] = RayJob(job.id, "RUNNING")  # a crash between Ray's submit and the catalog's PENDING
+    svc._tick()
+    assert ray.submitted == [] and svc.get(job.id).state == "PENDING"
+    svc._tick()
+    assert svc.get(job.id).state == "RUNNING"
+
+
+def test_jobs_ray_forgot_fail_and_stopped_ones_are_cancelled(scripted):
+    svc, ray, spec = scripted
+    job = svc.submit(spec)
+    svc._tick()
+    del ray.table[job.id]  # the cluster was replaced
+    svc._tick()
+    rec = svc.get(job.id)
+    assert rec.state == "FAILED" and "no record" in rec.error
+    other = svc.submit(spec)
+    svc._tick()
+    assert svc.cancel(other.id).state == "CANCELLED"
+    assert [h[2] for h in svc.get(other.id).history][-1] == "cancelled by request"
