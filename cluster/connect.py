@@ -27,6 +27,7 @@ def connect(
     temp_dir: str | None = None,
     include_dashboard: bool = True,
     namespace: str = "foveate",
+    log_to_driver: bool = True,
 ) -> Any:
     """Connect to Ray, starting a local instance when `address` is None.
 
@@ -35,6 +36,7 @@ def connect(
     The local instance starts with the dashboard on, because Train V2's placement-group cleanup goes
     through the State API that the dashboard serves (without it, early-stopped Tune trials leak their
     workers' placement groups).
+    log_to_driver: False keeps the workers' output in Ray's log files instead of this terminal.
     Returns Ray's context object. Calling it again while connected is a no-op.
     """
     import ray
@@ -50,7 +52,7 @@ def connect(
             _temp_dir=temp_dir,
             include_dashboard=include_dashboard,
             namespace=namespace,
-            log_to_driver=True,
+            log_to_driver=log_to_driver,
             configure_logging=False,
         )
     return ray.init(address=address, namespace=namespace)

@@ -22,7 +22,7 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     data = OUT / "cluttered60"
     if not (data / "manifest.json").exists():
-        rc = foveate(["data", "build", "cluttered60", "--out", str(data), "--train", "4000", "--test", "500"])
+        rc = foveate(["data", "build", "cluttered60", "--out", str(data), "--train", "8000", "--test", "500"])
         if rc:
             return rc
     grid = OUT / "cluttered60.png"
@@ -30,20 +30,21 @@ def main() -> int:
     print(f"\nsample grid: {grid}\n")
 
     from cluster import connect
+    from jobs.run_cli import train_with_progress
     from jobs.spec import JobSpec
-    from jobs.train import run_train
 
     spec = JobSpec.from_dict({
         "name": f"demo-ram-{int(time.time())}",
         "storage_path": str(OUT / "runs"),
         "model": {"name": "ram-cluttered60", "overrides": {"num_glimpses": 6}},
         "data": {"path": str(data), "probe_count": 16},
-        "optim": {"epochs": 4, "batch_size": 64, "lr": 1e-3, "eval_samples": 4},
+        "optim": {"epochs": 12, "batch_size": 64, "lr": 3e-3, "eval_samples": 4},
         "scaling": {"num_workers": 2},
     })
-    connect(None, num_cpus=4, object_store_memory=500_000_000)
+    # The workers' own logs stay in Ray's log files: the demo shows a progress bar instead.
+    connect(None, num_cpus=4, object_store_memory=500_000_000, log_to_driver=False)
     print("training RAM (6 glimpses of 12x12 at 3 scales) on 2 Ray Train workers ...", flush=True)
-    result = run_train(spec)
+    result = train_with_progress(spec)
     m = result.metrics
     print(f"\nRAM on cluttered60 after {m['epoch'] + 1} epochs: val accuracy {m['val_accuracy']:.3f}, "
           f"attention IoU {m['attention_iou']:.3f}, {m['images_per_s']:.0f} images/s")

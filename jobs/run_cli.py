@@ -60,6 +60,20 @@ def _progress(spec: JobSpec, stop: threading.Event) -> None:
                 bar.refresh()
 
 
+def train_with_progress(spec: JobSpec):
+    """run_train with a progress bar over epochs; returns its TrainResult."""
+    from jobs.train import run_train
+
+    stop = threading.Event()
+    bar = threading.Thread(target=_progress, args=(spec, stop), daemon=True)
+    bar.start()
+    try:
+        return run_train(spec)
+    finally:
+        stop.set()
+        bar.join(timeout=5)
+
+
 def _run(args: argparse.Namespace) -> int:
     from cluster import connect
 
@@ -70,16 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     spec = JobSpec.from_dict(d).with_absolute_paths()
     connect(args.address)
     if spec.kind == "train":
-        from jobs.train import run_train
-
-        stop = threading.Event()
-        bar = threading.Thread(target=_progress, args=(spec, stop), daemon=True)
-        bar.start()
-        try:
-            result = run_train(spec)
-        finally:
-            stop.set()
-            bar.join(timeout=5)
+        result = train_with_progress(spec)
         print(json.dumps({k: v for k, v in result.metrics.items()}, indent=1, default=float))
         print(f"run directory: {result.run_dir}\ncheckpoint: {result.checkpoint_path}")
         if result.error:
