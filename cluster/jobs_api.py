@@ -8,6 +8,7 @@ run anywhere that reaches the dashboard port, and beside another Ray in the same
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,9 @@ class RayJobsAPI:
         except RuntimeError as exc:
             if "already exists" in str(exc):
                 return False
+            if re.search(r"status code 5\d\d", str(exc)):
+                # e.g. "No available agent to submit job, please try again later" on a head just started
+                raise ClusterUnavailable(f"Ray Jobs API at {self.address}: {exc}") from exc
             raise
         return True
 
