@@ -84,7 +84,7 @@ def _fill(msg: Message, d: dict[str, Any], path: str) -> None:
         if value is None:
             continue
         if where == "kind":
-            if value not in KIND_TO_PROTO:
+            if not isinstance(value, str) or value not in KIND_TO_PROTO:
                 raise SpecError(f"kind: must be 'train' or 'tune', got {value!r}")
             msg.kind = KIND_TO_PROTO[value]
         elif field.message_type is not None and not isinstance(value, dict):

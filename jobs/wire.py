@@ -14,8 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from jobs.catalog import JobRecord
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
-from jobs.spec import JobSpec
-from jobs.spec_proto import spec_to_proto, value_from_proto, value_to_proto
+from jobs.spec_proto import spec_dict_to_proto, value_from_proto, value_to_proto
 
 STATE_TO_PROTO = {s: pb.JobState.Value(f"JOB_STATE_{s}") for s in
                   ("QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")}
@@ -37,7 +36,8 @@ def state_change(change: tuple[str, float, str]) -> pb.StateChange:
 
 def job_to_proto(rec: JobRecord) -> pb.Job:
     msg = pb.Job(
-        id=rec.id, spec=spec_to_proto(JobSpec.from_dict(rec.spec)), state=STATE_TO_PROTO[rec.state],
+        # The stored spec was normalised and validated at submit: convert it without validating again.
+        id=rec.id, spec=spec_dict_to_proto(rec.spec), state=STATE_TO_PROTO[rec.state],
         history=[state_change(h) for h in rec.history], owner=rec.owner, priority=rec.priority,
         ray_job_id=rec.ray_job_id, run_dir=rec.run_dir, error=rec.error, created=timestamp(rec.created),
         cancel_requested=rec.cancel_requested)

@@ -1,0 +1,155 @@
+"""Load on the job service: many concurrent clients calling GetJob, ListJobs and validation-only
+SubmitJob against a real server on localhost for a bounded time.
+
+    .venv/bin/python bench/service_load.py --seconds 20 --procs 2 --threads 8
+
+Starts a local Ray head and `foveate serve` (token on, queue paused with --max-running 0 so the seeded
+jobs never run), seeds jobs, then runs procs x threads closed-loop clients and prints requests per
+second, p50/p99 latency per call and errors (which must be zero). --server/--token target a running
+service instead (then nothing is started). The dataset the specs name is a stub manifest: validation
+checks that it exists, and no job is ever run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+TOKEN = "bench-token"
+
+
+def _spec(data: str, out: str) -> dict:
+    return {"model": {"name": "ram-cluttered60", "overrides": {"num_glimpses": 4}},
+            "data": {"path": data, "probe_count": 4}, "optim": {"epochs": 1}, "scaling": {"num_workers": 1},
+            "storage_path": out}
+
+
+def _worker(address: str, token: str, ids: list[str], spec: dict, seconds: float, threads: int, seed: int, q) -> None:
+    from jobs.client import ClientError, FoveateClient
+
+    results: list[tuple[str, float, str]] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def loop(k: int) -> None:
+        rng = random.Random(seed * 1000 + k)
+        mine = []
+        with FoveateClient(address, token) as client:
+            msg = client.spec_message(spec)
+            calls = {
+                "GetJob": lambda: client.get(rng.choice(ids)),
+                "ListJobs": lambda: client.list(page_size=20, owner=rng.choice(["", "ann", "bob"])),
+                "SubmitJob(validate_only)": lambda: client.submit(msg, validate_only=True),
+            }
+            names = list(calls)
+            while time.monotonic() < stop_at:
+                name = rng.choice(names)
+                t0 = time.perf_counter()
+                err = ""
+                try:
+                    calls[name]()
+                except ClientError as exc:
+                    err = f"{exc.code.name}: {exc}"
+                mine.append((name, time.perf_counter() - t0, err))
+        with lock:
+            results.extend(mine)
+
+    ts = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    q.put(results)
+
+
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000 if xs else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--procs", type=int, default=2, help="client processes")
+    ap.add_argument("--threads", type=int, default=8, help="client threads per process")
+    ap.add_argument("--seed-jobs", type=int, default=200, help="jobs created before the load")
+    ap.add_argument("--server", default=None, help="target a running service (host:port) instead")
+    ap.add_argument("--token", default=None)
+    ap.add_argument("--json", default=None, help="also write the figures here")
+    args = ap.parse_args()
+
+    from cluster import local
+    from jobs.client import FoveateClient
+
+    tmp = Path(tempfile.mkdtemp(prefix="fvbench", dir="/tmp"))
+    data = tmp / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text("{}")
+    spec = _spec(str(data), str(tmp / "out"))
+    serve = None
+    address, token = args.server, args.token
+    try:
+        if address is None:
+            head = local.up(tmp / "head", num_cpus=4, temp_dir=str(tmp / "r"))
+            port_file = tmp / "port"
+            log = open(tmp / "serve.log", "w")  # noqa: SIM115  (held by the child for its life)
+            serve = subprocess.Popen(
+                [sys.executable, "-m", "jobs.cli", "serve", "--address", head.dashboard_url, "--ray-token-file",
+                 head.token_path, "--db", str(tmp / "catalog.db"), "--port", "0", "--port-file", str(port_file),
+                 "--token", TOKEN, "--max-running", "0"],
+                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+            while not port_file.exists():
+                if serve.poll() is not None:
+                    raise SystemExit(f"foveate serve exited; see {tmp / 'serve.log'}")
+                time.sleep(0.2)
+            address, token = f"127.0.0.1:{port_file.read_text()}", TOKEN
+        with FoveateClient(address, token) as c:
+            ids = [c.submit(spec, owner=random.choice(["ann", "bob"])).id for _ in range(args.seed_jobs)]
+        print(f"server {address}: {len(ids)} jobs seeded; {args.procs} x {args.threads} clients for "
+              f"{args.seconds:g} s", flush=True)
+
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_worker, args=(address, token, ids, spec, args.seconds, args.threads, i, q))
+                 for i in range(args.procs)]
+        t0 = time.monotonic()
+        for p in procs:
+            p.start()
+        results = [r for _ in procs for r in q.get()]
+        for p in procs:
+            p.join()
+        wall = time.monotonic() - t0
+    finally:
+        if serve is not None:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=30)
+            local.down(tmp / "head")
+
+    figures = {"clients": args.procs * args.threads, "seconds": round(wall, 1), "calls": {}}
+    errors = [r for r in results if r[2]]
+    print(f"\n{'call':<26} {'n':>7} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name in sorted({r[0] for r in results}) + ["all"]:
+        rows = [r for r in results if name in ("all", r[0])]
+        lat = [r[1] for r in rows if not r[2]]
+        f = {"n": len(rows), "rps": round(len(rows) / args.seconds, 1), "p50_ms": round(_pct(lat, 50), 2),
+             "p99_ms": round(_pct(lat, 99), 2), "errors": sum(1 for r in rows if r[2])}
+        figures["calls"][name] = f
+        print(f"{name:<26} {f['n']:>7} {f['rps']:>8} {f['p50_ms']:>8} {f['p99_ms']:>8} {f['errors']:>7}")
+    for e in sorted({r[2] for r in errors})[:5]:
+        print(f"error: {e}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
