@@ -32,12 +32,12 @@ def running_server(head: Any, db: str, *, max_running: int = 2, token: str | Non
         service.stop()
 
 
-def tiny_spec(data: str, storage: str, *, epochs: int = 1, **sections: Any) -> dict[str, Any]:
+def tiny_spec(dataset: str, storage: str, *, epochs: int = 1, **sections: Any) -> dict[str, Any]:
     """A train spec that runs in seconds: RAM with 2 glimpses, 64 training images, in-driver training."""
     spec = {
         "kind": "train",
         "model": {"name": "ram-cluttered60", "overrides": {"num_glimpses": 2}},
-        "data": {"path": data, "probe_count": 4, "max_train_samples": 64, "max_val_samples": 32},
+        "data": {"path": dataset, "probe_count": 4, "max_train_samples": 64, "max_val_samples": 32},
         "optim": {"batch_size": 32, "epochs": epochs},
         "scaling": {"num_workers": 0},
         "storage_path": storage,

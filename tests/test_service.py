@@ -33,6 +33,8 @@ def test_train_job_submitted_by_the_cli_is_watched_to_the_end(ray_head, tiny_dat
     spec_file = tmp_path / "tiny.yaml"
     spec_file.write_text(yaml.safe_dump(tiny_spec(tiny_dataset, str(tmp_path / "out"), epochs=2)))
     with running_server(ray_head, str(tmp_path / "c.db")) as (client, _, port):
+        # Valid as a spec, but its driver finds no such split: runs beside the good job (max_running=2).
+        doomed = client.submit(tiny_spec(tiny_dataset, str(tmp_path / "out"), data={"val_split": "nope"}))
         cli = subprocess.Popen(
             [sys.executable, "-m", "jobs.cli", "submit", str(spec_file), "--wait", "--server", f"127.0.0.1:{port}",
              "--token", TOKEN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -74,6 +76,11 @@ def test_train_job_submitted_by_the_cli_is_watched_to_the_end(ray_head, tiny_dat
 
         info = client.cluster()
         assert info.cpus == 4 and [n.is_head and n.alive for n in info.nodes] == [True]
+
+        failed = client.wait(doomed.id)
+        assert state_name(failed.state) == "FAILED"
+        assert failed.error.startswith("ValueError:") and "no split 'nope'" in failed.error
+        assert "no split 'nope'" in failed.history[-1].reason
 
 
 def test_queue_runs_by_priority_and_cancels_running_and_queued_jobs(ray_head, tiny_dataset, tmp_path):
