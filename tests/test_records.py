@@ -1,0 +1,28 @@
+"""The attention localisation score that every run reports."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from attention_models import Attention
+from jobs.records import attention_iou
+
+
+def test_attention_iou_takes_best_patch_per_step_and_averages_steps():
+    gt = torch.tensor([[[10.0, 10.0, 30.0, 30.0]], [[float("nan")] * 4]])  # (B=2, M=1, 4)
+    boxes = torch.zeros(2, 2, 2, 4)  # (B, T=2 steps, K=2 patches, 4)
+    boxes[0, 0, 0] = torch.tensor([10.0, 10.0, 30.0, 30.0])  # step 0: one patch exactly on the object
+    boxes[0, 0, 1] = torch.tensor([0.0, 0.0, 5.0, 5.0])
+    boxes[0, 1, 0] = torch.tensor([20.0, 10.0, 40.0, 30.0])  # step 1: half overlaps -> IoU 1/3
+    boxes[0, 1, 1] = torch.tensor([50.0, 50.0, 60.0, 60.0])
+    score = attention_iou(Attention(boxes=boxes, kind="glimpse"), gt)
+    assert math.isclose(score[0].item(), (1.0 + 1 / 3) / 2, rel_tol=1e-5)
+    assert math.isnan(score[1].item())  # no ground truth: not scored, not zero
+
+
+def test_attention_iou_uses_the_best_of_several_objects():
+    gt = torch.tensor([[[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]]])
+    boxes = torch.tensor([[[[20.0, 20.0, 30.0, 30.0]]]])
+    assert attention_iou(Attention(boxes=boxes, kind="scale"), gt).item() == 1.0
