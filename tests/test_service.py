@@ -115,12 +115,15 @@ def test_queue_runs_by_priority_and_cancels_running_and_queued_jobs(ray_head, ti
         assert state_name(client.wait(high.id).state) == "SUCCEEDED"
 
 
-def _serve(head, db: str, port_file: Path) -> subprocess.Popen:
+def _serve(head, db: str, port_file: Path, embedded: bool = False) -> subprocess.Popen:
+    """`foveate serve` in its own process: on the head's address, or (embedded) with no address, where it
+    finds the local head recorded in FOVEATE_CLUSTER_DIR as `foveate cluster up` left it."""
     port_file.unlink(missing_ok=True)
+    where = [] if embedded else ["--address", head.dashboard_url, "--ray-token-file", head.token_path]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "serve", "--address", head.dashboard_url, "--ray-token-file",
-         head.token_path, "--db", db, "--port", "0", "--port-file", str(port_file), "--token", TOKEN,
-         "--max-running", "1", "--poll-interval", "0.5"],
+        [sys.executable, "-m", "jobs.cli", "serve", *where, "--db", db, "--port", "0", "--port-file",
+         str(port_file), "--token", TOKEN, "--max-running", "1", "--poll-interval", "0.5"],
+        env={**os.environ, "FOVEATE_CLUSTER_DIR": head.state_dir},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60
     while not port_file.exists():
@@ -141,7 +144,7 @@ def test_sigkilled_service_restarts_and_finds_its_jobs(ray_head, tiny_dataset, t
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
-        proc = _serve(ray_head, db, port_file)
+        proc = _serve(ray_head, db, port_file, embedded=True)  # and reuses the running local head
         address = f"127.0.0.1:{port_file.read_text()}"
         with FoveateClient(address, TOKEN) as client:
             assert state_name(client.get(queued.id).state) in ("QUEUED", "PENDING")  # nothing lost
@@ -162,8 +165,8 @@ def test_sigkilled_service_restarts_and_finds_its_jobs(ray_head, tiny_dataset, t
 
 def test_tune_job_lists_its_trials_and_their_attention(ray_head, tiny_dataset, tmp_path, capsys):
     spec = tiny_spec(tiny_dataset, str(tmp_path / "out"), kind="tune", scaling={"num_workers": 1},
-                     tune={"space": "none", "params": {"lr": {"choice": [0.001, 0.002]}}, "num_trials": 2,
-                           "scheduler": "fifo", "max_concurrent_trials": 2})
+                     tune={"space": "none", "params": {"lr": {"choice": [0.001, 0.002]}}, "num_trials": 1,
+                           "search": "grid", "scheduler": "fifo", "max_concurrent_trials": 2})
     with running_server(ray_head, str(tmp_path / "c.db")) as (client, _, port):
         job = client.submit(spec)
         done = client.wait(job.id)

@@ -264,3 +264,16 @@ def test_malformed_specs_are_invalid_argument_never_internal(paused):
     check()
     assert len(rejected) > 100  # the junk reached the server's validation, and it said why
     assert all(":" in r for r in rejected)
+
+
+def test_cluster_commands_report_the_local_head(ray_head, tmp_path, capsys):
+    from jobs.cli import main
+
+    assert main(["cluster", "status", "--dir", ray_head.state_dir]) == 0
+    out = capsys.readouterr().out
+    assert ray_head.dashboard_url in out and "4 CPUs" in out and "head alive" in out
+    assert main(["cluster", "up", "--dir", ray_head.state_dir]) == 0  # already up: the same head
+    assert f"already running (pid {ray_head.pid})" in capsys.readouterr().out
+    assert main(["cluster", "down", "--dir", str(tmp_path)]) == 0
+    assert "no local Ray head was running" in capsys.readouterr().out
+    assert main(["cluster", "status", "--dir", str(tmp_path)]) == 1
