@@ -136,8 +136,9 @@ class GlimpseNetwork(nn.Module):
         self.what = nn.Linear(cfg.conv_channels[-1] * side * side, cfg.hidden)
         self.where = nn.Linear(2, cfg.hidden)
 
-    def forward(self, images: Tensor, loc: Tensor) -> Tensor:
-        patches = self.retina(images, loc)  # (B, K, C, G, G)
+    def forward(self, integral: Tensor, loc: Tensor) -> Tensor:
+        """integral: the retina's integral image of the batch (built once per episode); loc (B, 2)."""
+        patches = self.retina.read(integral, loc).to(self.what.weight.dtype)  # (B, K, C, G, G)
         features = self.conv(patches.flatten(1, 2))  # (B, c, G', G')
         what = F.relu(self.what(features.flatten(1)))  # (B, hidden)
         where = F.relu(self.where(loc.to(what.dtype)))  # (B, hidden)
@@ -200,6 +201,7 @@ class DRAM(AttentionModel):
         r1 = (zeros, zeros)
         context = self.context(images)  # (B, hidden)
         r2 = (context, torch.zeros_like(context))
+        integral = self.retina.integral(images)  # (B, C, H+1, W+1), shared by the T glimpses
         locations, means, log_pis, baselines, logits = [], [], [], [], []
         for n in range(cfg.num_glimpses):
             mean = torch.tanh(self.emission(r2[0]).float())  # (B, 2)
@@ -208,7 +210,7 @@ class DRAM(AttentionModel):
             locations.append(loc)
             means.append(mean.detach())
             log_pis.append(log_pi)
-            g = self.glimpse(images, loc)  # (B, hidden)
+            g = self.glimpse(integral, loc)  # (B, hidden)
             r1 = self.lower(g, r1)
             r2 = self.upper(r1[0].detach(), r2)  # the "where" pathway does not train recognition
             if (n + 1) % cfg.glimpses_per_label == 0:

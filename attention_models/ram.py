@@ -49,6 +49,7 @@ class RAMConfig:
     core_hidden: int = 256  # dim h_t, as in every reference implementation
     core: str = "rnn"  # "rnn": the paper's Rect(Linear + Linear); "lstm" for an LSTM cell
     location_std: float = 0.1  # fixed policy std in normalised units; the paper leaves it open, ports use 0.05-0.11
+    policy_hidden: int = 0  # 0: the paper's linear f_l; > 0 adds a ReLU hidden layer (kevinzakka PR #32)
     first_location: str = "random"  # "random" (paper) or "learned" (sampled from the policy at h = 0)
     classification_weight: float = 1.0  # hybrid loss: cross-entropy
     baseline_weight: float = 1.0  # squared error of the baseline to the reward
@@ -73,6 +74,8 @@ class RAMConfig:
             raise ValueError(f"core: must be 'rnn' or 'lstm', got {self.core!r}")
         if not self.location_std > 0:
             raise ValueError(f"location_std: must be > 0, got {self.location_std}")
+        if not isinstance(self.policy_hidden, int) or self.policy_hidden < 0:
+            raise ValueError(f"policy_hidden: must be an integer >= 0, got {self.policy_hidden!r}")
         if self.first_location not in ("random", "learned"):
             raise ValueError(f"first_location: must be 'random' or 'learned', got {self.first_location!r}")
         for name in ("classification_weight", "baseline_weight", "reinforce_weight"):
@@ -104,8 +107,9 @@ class GlimpseNetwork(nn.Module):
         self.what_out = nn.Linear(cfg.glimpse_hidden, cfg.glimpse_dim)
         self.where_out = nn.Linear(cfg.location_hidden, cfg.glimpse_dim)
 
-    def forward(self, images: Tensor, loc: Tensor) -> Tensor:
-        rho = self.retina(images, loc).flatten(1)  # (B, K*C*G*G)
+    def forward(self, integral: Tensor, loc: Tensor) -> Tensor:
+        """integral: the retina's integral image of the batch (built once per episode); loc (B, 2)."""
+        rho = self.retina.read(integral, loc).flatten(1).to(self.what.weight.dtype)  # (B, K*C*G*G)
         h_g = F.relu(self.what(rho))
         h_l = F.relu(self.where(loc.to(rho.dtype)))
         return F.relu(self.what_out(h_g) + self.where_out(h_l))
@@ -140,7 +144,12 @@ class RAM(AttentionModel):
         self.config = config
         self.glimpse = GlimpseNetwork(config)
         self.core = CoreNetwork(config)
-        self.location = nn.Linear(config.core_hidden, 2)  # f_l: mean of the location policy (pre-tanh)
+        if config.policy_hidden:  # f_l: mean of the location policy (pre-tanh)
+            self.location = nn.Sequential(
+                nn.Linear(config.core_hidden, config.policy_hidden), nn.ReLU(), nn.Linear(config.policy_hidden, 2)
+            )
+        else:
+            self.location = nn.Linear(config.core_hidden, 2)
         self.baseline = nn.Linear(config.core_hidden, 1)  # f_b
         self.classifier = nn.Linear(config.core_hidden, config.num_classes)  # f_a
 
@@ -162,6 +171,7 @@ class RAM(AttentionModel):
             )
         h = images.new_zeros(B, cfg.core_hidden)
         state = (h, h)
+        integral = self.retina.integral(images)  # (B, C, H+1, W+1), shared by the T glimpses
         locations, means, log_pis, baselines = [], [], [], []
         for t in range(cfg.num_glimpses):
             mean = torch.tanh(self.location(h.detach()).float())  # (B, 2); REINFORCE only reaches f_l
@@ -175,7 +185,7 @@ class RAM(AttentionModel):
             locations.append(loc)
             means.append(mean.detach())
             log_pis.append(log_pi)
-            g = self.glimpse(images, loc)  # (B, glimpse_dim)
+            g = self.glimpse(integral, loc)  # (B, glimpse_dim)
             state = self.core(g, state)
             h = state[0]
         logits = self.classifier(h)  # (B, N)

@@ -5,12 +5,15 @@ Retina rho(x, l) (Mnih et al. 2014): K square patches centred at l, the first G 
 [-1, 1] (x right, y down; (0, 0) the image centre, (-1, -1) the top-left corner), the `F.affine_grid`
 convention with `align_corners=False` that `sampling.py` uses.
 
-Batched: the sample points of all K scales are laid side by side in one grid, read with a single
-`F.grid_sample` call for the whole batch (zeros outside the image), and each scale is then box-filtered
-(average-pooled) down to G x G. Patch k is sampled at r_k = ceil(scale_factor ** k) points per output pixel
-and axis, i.e. at (at least) full image resolution, so the resize averages pixels instead of aliasing;
-for pixel-aligned centres and an integer factor this is exactly "crop, then average-pool", the reference
-loop in tests/test_retina.py.
+Resizing is area averaging (a box filter, like OpenCV's INTER_AREA): each output pixel is the mean of the
+image over its square cell of side scale_factor ** k pixels, with zeros outside the image. It is computed
+exactly from the integral image J (J(x, y) = the sum of the pixels above and left of the pixel corner
+(x, y)): J interpolated bilinearly between pixel corners is exactly the integral of the piecewise-constant
+image, so a cell's mean is four bilinear reads of J, wherever the cell lies. Batched: the (G + 1)^2 cell
+corners of all K scales are read in one `F.grid_sample` call for the whole batch, whatever the scale, so a
+48 x 48 surround costs what a 12 x 12 patch does, and J is built once per episode of T glimpses. For pixel-aligned patches this is exactly "crop, then
+average-pool" (the kevinzakka reference loop in tests/test_retina.py); the first scale is plain bilinear
+sampling. J is built on the image minus its mean, in float32 (float64 for float64 images).
 
 Letters: B batch, C channels, H/W image size, K retina scales, G patch size, P sample points.
 """
@@ -18,10 +21,20 @@ Letters: B batch, C channels, H/W image size, K retina scales, G patch size, P s
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+class IntegralImage(NamedTuple):
+    """Integral image of (B, C, H, W) images minus their per-channel mean (B, C, 1, 1): the table is
+    (B, C, H+1, W+1) at the pixel corners. Subtracting the mean keeps the running sums small, so float32
+    tables stay accurate (~1e-6) on large bright images."""
+
+    table: Tensor
+    mean: Tensor
 
 
 class Retina(nn.Module):
@@ -37,21 +50,23 @@ class Retina(nn.Module):
         self.num_scales = num_scales
         self.scale_factor = scale_factor
         G = patch_size
-        sides, supersample, offsets = [], [], []
-        for k in range(num_scales):
-            side = G * scale_factor**k  # patch width in image pixels
-            r = math.ceil(scale_factor**k - 1e-9)  # sample points per output pixel along each axis
-            n = G * r
-            # Cell centres of an n x n lattice covering [-side/2, side/2]^2 pixels, row-major (y, then x).
-            u = (torch.arange(n, dtype=torch.float64) + 0.5) / n * side - side / 2
-            yy, xx = torch.meshgrid(u, u, indexing="ij")
-            offsets.append(torch.stack((xx, yy), dim=-1).reshape(n * n, 2))
-            sides.append(side)
-            supersample.append(r)
-        self.supersample = tuple(supersample)
-        # Constants as buffers so .to(device/dtype) moves them with the model.
-        self.register_buffer("offsets_px", torch.cat(offsets).float(), persistent=False)  # (P, 2)
-        self.register_buffer("sides_px", torch.tensor(sides, dtype=torch.float32), persistent=False)  # (K,)
+        sides = torch.tensor([G * scale_factor**k for k in range(num_scales)], dtype=torch.float64)  # (K,) px
+        # Cell corners of each scale relative to the centre, in pixels: (K, G+1, G+1, 2) -> (P, 2), row-major.
+        u = torch.linspace(-0.5, 0.5, G + 1, dtype=torch.float64)
+        yy, xx = torch.meshgrid(u, u, indexing="ij")
+        corners = torch.stack((xx, yy), dim=-1) * sides.view(-1, 1, 1, 1)  # (K, G+1, G+1, 2)
+        # Constants as buffers so .to(device) moves them with the model; kept in float64, cast when read.
+        self.register_buffer("corners_px", corners.reshape(-1, 2), persistent=False)  # (P, 2)
+        self.register_buffer("sides_px", sides, persistent=False)  # (K,)
+
+    def _apply(self, fn, recurse=True):
+        # Keep the geometry buffers in float64 when the model is cast (model.half(), .to(bf16)).
+        super()._apply(fn, recurse)
+        for name in ("corners_px", "sides_px"):
+            buf = getattr(self, name)
+            if buf.dtype != torch.float64:
+                setattr(self, name, buf.to(torch.float64))
+        return self
 
     @property
     def feature_size(self) -> int:
@@ -59,22 +74,43 @@ class Retina(nn.Module):
         return self.num_scales * self.patch_size**2
 
     def forward(self, images: Tensor, locations: Tensor) -> Tensor:
-        B, C, H, W = images.shape
-        G = self.patch_size
-        to_normalised = images.new_tensor([2.0 / W, 2.0 / H])
-        offsets = self.offsets_px.to(images.dtype) * to_normalised  # (P, 2)
-        grid = locations.to(images.dtype).unsqueeze(1) + offsets.unsqueeze(0)  # (B, P, 2)
-        samples = F.grid_sample(
-            images, grid.unsqueeze(1), mode="bilinear", padding_mode="zeros", align_corners=False
-        )  # (B, C, 1, P)
-        samples = samples.flatten(2)  # (B, C, P)
-        patches, start = [], 0
-        for r in self.supersample:  # K slices of one tensor, not a loop over samples
-            n = G * r
-            block = samples[:, :, start : start + n * n].reshape(B, C, G, r, G, r)
-            patches.append(block.mean(dim=(3, 5)))  # (B, C, G, G): box filter r x r -> 1
-            start += n * n
-        return torch.stack(patches, dim=1)  # (B, K, C, G, G)
+        """One glimpse per image. Episodes of T glimpses on the same images should call `integral` once
+        and `read` per glimpse instead: the integral image is the only part that costs O(H * W)."""
+        return self.read(self.integral(images), locations).to(images.dtype)
+
+    @staticmethod
+    def integral(images: Tensor) -> IntegralImage:
+        """(B, C, H, W) -> the integral image of images minus their per-channel mean, (B, C, H+1, W+1)."""
+        with torch.autocast(images.device.type, enabled=False):
+            x = images if images.dtype == torch.float64 else images.float()
+            mean = x.mean(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
+            table = F.pad((x - mean).cumsum(dim=-1).cumsum(dim=-2), (1, 0, 1, 0))
+        return IntegralImage(table, mean)
+
+    def read(self, integral: IntegralImage, locations: Tensor) -> Tensor:
+        """IntegralImage of (B, C, H, W) images, locations (B, 2) -> patches (B, K, C, G, G), in the
+        integral's dtype (float32, or float64 for float64 images)."""
+        table, mean = integral
+        B, C, H1, W1 = table.shape
+        G, K = self.patch_size, self.num_scales
+        with torch.autocast(table.device.type, enabled=False):
+            size = table.new_tensor([W1 - 1, H1 - 1])
+            centre = (locations.to(table.dtype) + 1) / 2 * size  # (B, 2) pixels
+            points = centre.unsqueeze(1) + self.corners_px.to(table.dtype).unsqueeze(0)  # (B, P, 2) pixels
+            # align_corners=True: normalised -1 / +1 are corners 0 / W of the table. "border" repeats its
+            # last row and column outside, which is exactly zero padding of (image - mean).
+            grid = points / size * 2 - 1
+            J = F.grid_sample(table, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=True)
+            J = J.reshape(B, C, K, G + 1, G + 1)
+            cell_sums = J[..., 1:, 1:] - J[..., :-1, 1:] - J[..., 1:, :-1] + J[..., :-1, :-1]  # (B, C, K, G, G)
+            # Add the mean back over the part of each cell inside the image (outside reads zero).
+            corners = points.reshape(B, K, G + 1, G + 1, 2)
+            xs = torch.minimum(corners[:, :, 0, :, 0].clamp(min=0), size[0])  # (B, K, G+1)
+            ys = torch.minimum(corners[:, :, :, 0, 1].clamp(min=0), size[1])  # (B, K, G+1)
+            inside = ys.diff(dim=-1).unsqueeze(-1) * xs.diff(dim=-1).unsqueeze(-2)  # (B, K, G, G) px^2
+            cell_sums = cell_sums + mean.unsqueeze(-1) * inside.unsqueeze(1)
+            cell_area = (self.sides_px.to(table.dtype) / G) ** 2  # (K,)
+            return (cell_sums / cell_area.view(1, 1, K, 1, 1)).transpose(1, 2)  # (B, K, C, G, G)
 
     def boxes(self, locations: Tensor, height: int, width: int) -> Tensor:
         """(..., 2) normalised centres -> (..., K, 4) pixel boxes x0, y0, x1, y1 of the K patches."""

