@@ -218,3 +218,13 @@ def test_jobs_ray_forgot_fail_and_stopped_ones_are_cancelled(scripted):
     svc._tick()
     assert svc.cancel(other.id).state == "CANCELLED"
     assert [h[2] for h in svc.get(other.id).history][-1] == "cancelled by request"
+
+
+def test_committed_stubs_match_the_protos(tmp_path):
+    pytest.importorskip("grpc_tools")
+    from jobs.proto import codegen
+
+    assert codegen.main(tmp_path) == 0
+    for generated in (tmp_path / "foveate" / "v1").iterdir():
+        committed = codegen.HERE / "foveate" / "v1" / generated.name
+        assert committed.read_text() == generated.read_text(), f"run `python -m jobs.proto.codegen`: {generated.name}"
