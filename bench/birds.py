@@ -1,0 +1,73 @@
+"""RA-CNN and MG-CNN on real CUB birds (50 species, 1,500 training photos) for a bounded time on the CPU.
+
+    .venv/bin/python -m bench.birds --minutes 6 --out bench_out/birds
+
+For each model: top-1 accuracy per scale (RA-CNN) or per hierarchy level (MG-CNN) and fused, and the mean
+IoU of the learned boxes with the real bird box, against the whole image and a centred box of the same size.
+No ImageNet weights (none are downloaded): accuracy will be far below the papers'; the question is whether
+the attention finds the bird. Writes <model>.json and <model>_boxes.png under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from attention_models import create_model
+from bench.racnn_zoom import Schedule, draw_boxes, evaluate, train
+
+CUB = "/work/shared/data/cub200_2011_50"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=6.0, help="training time budget per model")
+    p.add_argument("--models", nargs="+", default=["racnn-cub", "mgcnn-cub"])
+    p.add_argument("--source", default=CUB)
+    p.add_argument("--size", type=int, default=128, help="images are stretched to size x size")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    p.add_argument("--warmup", type=int, default=150, help="RA-CNN classifier steps before the APN init")
+    p.add_argument("--apn-init", type=int, default=60, help="RA-CNN APN initialisation steps")
+    p.add_argument("--classifier-steps", type=int, default=60, help="RA-CNN classifier steps per round")
+    p.add_argument("--apn-steps", type=int, default=30, help="RA-CNN APN steps per round")
+    p.add_argument("--out", type=Path, default=Path("bench_out/birds"))
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    from jobs.data.recipes import build_recipe
+
+    t = time.monotonic()
+    train_set = build_recipe("cub", count=None, seed=args.seed, split="train", source=args.source, size=args.size)
+    test_set = build_recipe("cub", count=None, seed=args.seed, split="test", source=args.source, size=args.size)
+    print(f"loaded {len(train_set)} train / {len(test_set)} test images in {time.monotonic() - t:.0f}s", flush=True)
+    levels = tuple(len(names) for names in train_set.hierarchy_names)
+    schedule = Schedule(args.warmup, args.apn_init, args.classifier_steps, args.apn_steps)
+    for name in args.models:
+        torch.manual_seed(args.seed)
+        overrides = {"image_size": args.size}
+        if name.startswith("mgcnn"):
+            overrides["level_classes"] = levels
+        model = create_model(name, **overrides)
+        print(f"== {name}: {sum(q.numel() for q in model.parameters()):,} parameters", flush=True)
+        run = train(model, train_set, schedule, args.minutes * 60, log=lambda m: print(m, flush=True), seed=args.seed)
+        result, boxes, truth = evaluate(model, test_set)
+        report = {"model": name, "levels": levels, "schedule": asdict(schedule), "size": args.size, **run, **result}
+        print(json.dumps(report, indent=1), flush=True)
+        (args.out / f"{name}.json").write_text(json.dumps(report, indent=1))
+        second = "iou_scale2" if "iou_scale2" in result else f"iou_level{len(levels)}"
+        draw_boxes(
+            args.out / f"{name}_boxes.png", test_set, boxes, truth, count=18,
+            title=f"{name}: bird box green, learned boxes red/orange/... ({second} {result[second]:.3f}, "
+            f"whole image {result['iou_whole_image']:.3f})",
+            first=0 if name.startswith("mgcnn") else 1,
+        )
+
+
+if __name__ == "__main__":
+    main()

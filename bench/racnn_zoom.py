@@ -1,0 +1,192 @@
+"""RA-CNN on the `zoom` recipe: does the zoomed scale win, and does its box find the digit?
+
+    .venv/bin/python -m bench.racnn_zoom --minutes 10 --out bench_out/racnn_zoom
+
+Trains `racnn-zoom` with the paper's schedule (classifier warm-up, APN initialisation on the strongest
+feature response, then alternating classifier / APN phases) for a bounded time on one CPU thread, then
+reports on the test split: top-1 accuracy per scale and fused, and the mean IoU of the scale-2 box with the
+digit's true box against the whole image and a centred box of the same size. Writes results.json and
+boxes.png (true box green, learned scale-2 box red) under --out.
+
+The helpers (`Schedule`, `train`, `evaluate`, `draw_boxes`) serve bench/birds.py too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from attention_models import create_model
+from attention_models.sampling import box_iou
+
+
+@dataclass
+class Schedule:
+    """RA-CNN's alternating schedule in steps (a model without phases trains all parameters jointly)."""
+
+    warmup_steps: int = 200  # classifier phase first, so the features the APN init searches mean something
+    apn_init_steps: int = 150  # APN regression onto the highest-response square
+    classifier_steps: int = 100  # per round
+    apn_steps: int = 50  # per round
+    batch_size: int = 32
+    lr: float = 1e-3
+
+
+def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed: int = 0) -> dict:
+    """Train until `seconds` have passed (after warm-up and init, rounds are not cut short). Returns counts."""
+    rng = np.random.default_rng(seed)
+    opts = {k: torch.optim.Adam(v, lr=schedule.lr) for k, v in model.parameter_groups().items()}
+    start, steps, images = time.monotonic(), 0, 0
+    model.train()
+
+    def step(group: str, phase: str | None, init: bool = False) -> dict[str, float]:
+        nonlocal steps, images
+        batch = train_set.to_batch(rng.integers(0, len(train_set), schedule.batch_size))
+        out = model(batch["image"])
+        if init:
+            terms = model.apn_init_losses(out, batch)
+        elif phase is None:
+            terms = model.losses(out, batch)
+        else:
+            terms = model.losses(out, batch, phase=phase)
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {steps}: {({k: v.item() for k, v in terms.items()})}")
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        opts[group].step()
+        steps += 1
+        images += len(batch["label"])
+        return {k: round(v.item(), 4) for k, v in terms.items()}
+
+    def elapsed() -> float:
+        return time.monotonic() - start
+
+    if not model.phases():
+        while elapsed() < seconds:
+            terms = step("all", None)
+            if steps % 100 == 0:
+                log(f"[{elapsed():6.0f}s] step {steps} {terms}")
+    else:
+        for _ in range(schedule.warmup_steps):
+            terms = step("classifiers", "classifiers")
+        log(f"[{elapsed():6.0f}s] warm-up done {terms}")
+        for _ in range(schedule.apn_init_steps):
+            terms = step("apn", "apn", init=True)
+        log(f"[{elapsed():6.0f}s] APN init done {terms}")
+        rounds = 0
+        while elapsed() < seconds:
+            for _ in range(schedule.classifier_steps):
+                cls_terms = step("classifiers", "classifiers")
+            for _ in range(schedule.apn_steps):
+                apn_terms = step("apn", "apn")
+            rounds += 1
+            log(f"[{elapsed():6.0f}s] round {rounds} {cls_terms} {apn_terms}")
+    return {"steps": steps, "train_images_per_s": images / elapsed(), "seconds": elapsed()}
+
+
+@torch.no_grad()
+def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """The model's own metrics over the test set (accuracy fused and per scale or level, IoU of each box
+    with the first true box), plus the IoU of the whole image and of a box of the same size as each learned
+    box but centred in the image. Returns (results, boxes (N, T, 4), true boxes (N, 4))."""
+    model.eval()
+    sums: dict[str, float] = {}
+    boxes, truth = [], []
+    for i in range(0, len(test_set), chunk):
+        b = test_set.to_batch(np.arange(i, min(i + chunk, len(test_set))))
+        out = model(b["image"])
+        for k, v in model.metrics(out, b).items():
+            sums[k] = sums.get(k, 0.0) + v * len(b["label"])
+        boxes.append(out.attention.boxes[:, :, 0])
+        truth.append(b["boxes"][:, 0])
+    model.train()
+    boxes, truth = torch.cat(boxes), torch.cat(truth)
+    result = {k: v / len(test_set) for k, v in sums.items()}
+    H, W = test_set.image_shape[:2]
+    valid = ~truth.isnan().any(dim=1)
+    result["iou_whole_image"] = box_iou(truth.new_tensor([0.0, 0.0, W, H]), truth[valid]).mean().item()
+    size = boxes[..., 2:] - boxes[..., :2]  # (N, T, 2)
+    centre = truth.new_tensor([W / 2, H / 2])
+    centred = torch.cat((centre - size / 2, centre + size / 2), dim=-1)  # (N, T, 4)
+    for t in range(boxes.shape[1]):
+        result[f"iou_centred_same_size{t + 1}"] = box_iou(centred[valid, t], truth[valid]).mean().item()
+        result[f"box{t + 1}_side_fraction"] = (size[valid, t] / truth.new_tensor([W, H])).mean().item()
+    result["test_images"] = len(test_set)
+    return result, boxes, truth
+
+
+def draw_boxes(
+    path: Path, test_set, boxes: torch.Tensor, truth: torch.Tensor, count: int = 12, title: str = "", first: int = 1
+) -> None:
+    """A grid of test images with the true box (green) and the learned boxes boxes[:, first:] (red, orange, ...).
+    first=1 skips RA-CNN's scale-1 box, which is the whole image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    cols = 6
+    rows = (count + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows))
+    colours = ["red", "orange", "magenta", "cyan"]
+    for k, ax in enumerate(np.ravel(axes)):
+        ax.axis("off")
+        if k >= min(count, len(test_set)):
+            continue
+        img = test_set.images[k]
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
+        x0, y0, x1, y1 = truth[k].tolist()
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.5))
+        for t in range(first, boxes.shape[1]):
+            bx = boxes[k, t].tolist()
+            ax.add_patch(Rectangle((bx[0], bx[1]), bx[2] - bx[0], bx[3] - bx[1], fill=False, color=colours[(t - first) % 4], lw=1.5))
+        ax.set_title(test_set.class_names[test_set.labels[k]][:18], fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=10.0, help="training time budget")
+    p.add_argument("--train-count", type=int, default=8000)
+    p.add_argument("--test-count", type=int, default=1000)
+    p.add_argument("--pieces", type=int, default=None, help="clutter fragments (recipe default 24)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    p.add_argument("--model", default="racnn-zoom")
+    p.add_argument("--out", type=Path, default=Path("bench_out/racnn_zoom"))
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    from jobs.data.recipes import build_recipe
+
+    opts = {} if args.pieces is None else {"pieces": args.pieces}
+    train_set = build_recipe("zoom", count=args.train_count, seed=args.seed, **opts)
+    test_set = build_recipe("zoom", count=args.test_count, seed=args.seed, split="test", **opts)
+    model = create_model(args.model)
+    schedule = Schedule()
+    run = train(model, train_set, schedule, args.minutes * 60)
+    result, boxes, truth = evaluate(model, test_set)
+    report = {"model": args.model, "recipe": {"name": "zoom", **opts}, "schedule": asdict(schedule), **run, **result}
+    print(json.dumps(report, indent=1))
+    (args.out / "results.json").write_text(json.dumps(report, indent=1))
+    draw_boxes(
+        args.out / "boxes.png", test_set, boxes, truth,
+        title=f"{args.model}: true box green, scale-2 box red (acc s1 {result['accuracy_scale1']:.2f}, "
+        f"s2 {result['accuracy_scale2']:.2f}; IoU {result['iou_scale2']:.3f} vs whole {result['iou_whole_image']:.3f})",
+    )
+
+
+if __name__ == "__main__":
+    main()
