@@ -16,6 +16,7 @@ import argparse
 import json
 import multiprocessing as mp
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +134,7 @@ def main() -> int:
             serve.send_signal(signal.SIGTERM)
             serve.wait(timeout=30)
             local.down(tmp / "head")
+            shutil.rmtree(tmp, ignore_errors=True)
 
     figures = {"clients": args.procs * args.threads, "seconds": round(wall, 1), "calls": {}}
     errors = [r for r in results if r[2]]
