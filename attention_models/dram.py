@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
 from attention_models.registry import register_variant
-from attention_models.retina import Retina, average_paths, gaussian_location
+from attention_models.retina import Retina, average_paths, gaussian_location, shrink_last_linear
 
 IGNORE = -100  # cross-entropy target of the slots after EOS
 
@@ -175,6 +175,7 @@ class DRAM(AttentionModel):
         self.upper = nn.LSTMCell(config.hidden, config.hidden)  # r2: where to look
         self.context = ContextNetwork(config)
         self.emission = nn.Linear(config.hidden, 2)
+        shrink_last_linear(self.emission)
         self.baseline = nn.Linear(config.hidden, 1)
         self.classifier = nn.Sequential(
             nn.Linear(config.hidden, config.classifier_hidden),

@@ -31,7 +31,13 @@ from torch import Tensor, nn
 from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
 from attention_models.registry import register_variant
-from attention_models.retina import Retina, average_paths, gaussian_location, uniform_location
+from attention_models.retina import (
+    Retina,
+    average_paths,
+    gaussian_location,
+    shrink_last_linear,
+    uniform_location,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,10 @@ class RAMConfig:
     core: str = "rnn"  # "rnn": the paper's Rect(Linear + Linear); "lstm" for an LSTM cell
     location_std: float = 0.1  # fixed policy std in normalised units; the paper leaves it open, ports use 0.05-0.11
     policy_hidden: int = 0  # 0: the paper's linear f_l; > 0 adds a ReLU hidden layer (kevinzakka PR #32)
+    # Step size of the location net relative to the rest (a reparametrisation, so it holds under any
+    # optimiser): its only gradient is REINFORCE's, which is noisy, and Adam normalises away
+    # reinforce_weight, so at full size the policy random-walks glimpses off the digits early in training.
+    policy_lr_scale: float = 0.1
     first_location: str = "random"  # "random" (paper) or "learned" (sampled from the policy at h = 0)
     classification_weight: float = 1.0  # hybrid loss: cross-entropy
     baseline_weight: float = 1.0  # squared error of the baseline to the reward
@@ -76,6 +86,8 @@ class RAMConfig:
             raise ValueError(f"location_std: must be > 0, got {self.location_std}")
         if not isinstance(self.policy_hidden, int) or self.policy_hidden < 0:
             raise ValueError(f"policy_hidden: must be an integer >= 0, got {self.policy_hidden!r}")
+        if not self.policy_lr_scale > 0:
+            raise ValueError(f"policy_lr_scale: must be > 0, got {self.policy_lr_scale}")
         if self.first_location not in ("random", "learned"):
             raise ValueError(f"first_location: must be 'random' or 'learned', got {self.first_location!r}")
         for name in ("classification_weight", "baseline_weight", "reinforce_weight"):
@@ -134,6 +146,24 @@ class CoreNetwork(nn.Module):
         return F.relu(self.input(g) + self.recurrent(h)), c
 
 
+class LearningRateScaled(nn.Module):
+    """y = scale * f(x) with the parameters of f's last Linear divided by `scale` at init: the same
+    function, but a step of the optimiser on that layer moves y `scale` times as far (Adam; `scale ** 2`
+    under plain SGD)."""
+
+    def __init__(self, module: nn.Module, scale: float):
+        super().__init__()
+        self.module = module
+        self.scale = scale
+        last = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            for p in last.parameters():
+                p.div_(scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.scale * self.module(x)
+
+
 class RAM(AttentionModel):
     """The recurrent attention model. `forward(images)` runs the whole episode and returns a RAMOutput."""
 
@@ -145,11 +175,13 @@ class RAM(AttentionModel):
         self.glimpse = GlimpseNetwork(config)
         self.core = CoreNetwork(config)
         if config.policy_hidden:  # f_l: mean of the location policy (pre-tanh)
-            self.location = nn.Sequential(
+            f_l = nn.Sequential(
                 nn.Linear(config.core_hidden, config.policy_hidden), nn.ReLU(), nn.Linear(config.policy_hidden, 2)
             )
         else:
-            self.location = nn.Linear(config.core_hidden, 2)
+            f_l = nn.Linear(config.core_hidden, 2)
+        shrink_last_linear(f_l)
+        self.location = LearningRateScaled(f_l, config.policy_lr_scale)
         self.baseline = nn.Linear(config.core_hidden, 1)  # f_b
         self.classifier = nn.Linear(config.core_hidden, config.num_classes)  # f_a
 

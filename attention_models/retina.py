@@ -120,6 +120,17 @@ class Retina(nn.Module):
         return torch.cat((centre_px - half, centre_px + half), dim=-1)  # (..., K, 4)
 
 
+def shrink_last_linear(module: nn.Module, scale: float = 0.01) -> None:
+    """Start a location policy at the image centre: its last Linear gets `scale` x its default weights and
+    a zero bias. Otherwise the mean is a random projection of the core state, and as classification
+    training grows that state the glimpses scatter away from the objects faster than REINFORCE (a weak,
+    noisy signal) can steer them back. Not zero, so a hidden layer before it still gets gradient."""
+    last = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(scale)
+        last.bias.zero_()
+
+
 def gaussian_location(
     mean: Tensor, std: float, sample: bool, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:

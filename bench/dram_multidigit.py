@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         return build_recipe("multidigit", count=count, seed=seed, split=split, source=source, max_digits=args.max_digits)
 
     torch.manual_seed(args.seed)
-    overrides = {"max_digits": args.max_digits, **json.loads(args.model_overrides)}
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.model_overrides).items()}
+    overrides = {"max_digits": args.max_digits, **given}
     model = create_model("dram-multidigit", **overrides)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     test = data("test", args.test_count, 0).to_batch()

@@ -61,7 +61,7 @@ def glimpse_distance(model, batch: dict[str, torch.Tensor]) -> list[float]:
 
 def train_one(glimpses: int, args, train_source: str, test: dict[str, torch.Tensor], log) -> dict:
     torch.manual_seed(args.seed)
-    overrides = json.loads(args.model_overrides)
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.model_overrides).items()}
     model = create_model(args.model, num_glimpses=glimpses, location_std=args.location_std, **overrides)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)

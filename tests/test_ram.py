@@ -3,6 +3,9 @@ and a short training run in which RAM learns where to look."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -60,6 +63,8 @@ def test_variants_registered_with_paper_geometry():
         ("location_std", 0.0, "location_std: must be > 0"),
         ("scale_factor", 0.5, "scale_factor: must be >= 1"),
         ("reinforce_weight", -1.0, "reinforce_weight: must be >= 0"),
+        ("policy_lr_scale", 0.0, "policy_lr_scale: must be > 0"),
+        ("policy_hidden", -1, "policy_hidden: must be an integer >= 0"),
     ],
 )
 def test_config_validation_names_the_field(field, value, message):
@@ -132,9 +137,23 @@ def test_hybrid_loss_routes_gradients(first_location):
     assert _grads(model, losses["baseline"]) == is_baseline
 
 
+@pytest.mark.parametrize("policy_hidden", [0, 16])
+def test_policy_starts_at_the_centre_and_scales_its_steps(policy_hidden):
+    model = tiny("ram-cluttered60", policy_hidden=policy_hidden, policy_lr_scale=0.1, first_location="learned")
+    out = model(batch_for(model, B=4)["image"], sample=False)
+    assert out.location_means.abs().max() < 0.05  # the shrunk last layer: glimpses start near the centre
+    # The reparametrisation keeps the function of the plain net but divides its last layer by the scale.
+    ref = tiny("ram-cluttered60", policy_hidden=policy_hidden, policy_lr_scale=1.0, first_location="learned")
+    h = torch.randn(5, TINY["core_hidden"])
+    torch.testing.assert_close(model.location(h), ref.location(h))
+    last = [m for m in model.location.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last_ref = [m for m in ref.location.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.testing.assert_close(last.weight * 0.1, last_ref.weight)
+
+
 def test_location_net_learns_from_reward():
     # Reward only glimpses to the right: REINFORCE must move the policy mean to the right.
-    model = tiny("ram-translated60", first_location="learned", location_std=0.2)
+    model = tiny("ram-translated60", first_location="learned", location_std=0.2, policy_lr_scale=1.0)
     opt = torch.optim.Adam(model.location.parameters(), lr=0.05)
     images = torch.rand(64, 1, 60, 60)
     before = model(images, sample=False).location_means[:, :, 0].mean()
@@ -208,3 +227,47 @@ def test_model_from_config_round_trip():
     clone.load_state_dict(model.state_dict())
     assert isinstance(clone, RAM) and clone.config == model.config
     assert isinstance(model.config, RAMConfig)
+
+
+@pytest.mark.slow
+def test_short_training_run_learns_digits_and_where_they_are():
+    """translated60: a digit anywhere in a 60x60 canvas. The policy starts off-centre (every glimpse near
+    (45, 45) px); a plain Adam loop must teach RAM the digits well above chance and REINFORCE must move
+    the glimpses towards the digits, ending nearer them than random locations."""
+    from jobs.data.recipes import build_recipe
+
+    torch.manual_seed(0)
+    train = build_recipe("translated60", count=4000, seed=0, split="train")
+    test = build_recipe("translated60", count=400, seed=0, split="test").to_batch()
+    digit_centre = (test["boxes"][:, 0, :2] + test["boxes"][:, 0, 2:]) / 2  # (B, 2) px
+    model = create_model(
+        "ram-translated60", num_glimpses=3, first_location="learned", policy_lr_scale=1.0,
+        glimpse_hidden=64, location_hidden=32, glimpse_dim=128, core_hidden=128,
+    )  # fmt: skip
+    with torch.no_grad():  # policy mean tanh(bias) = (0.5, 0.5): every glimpse starts at (45, 45) px
+        model.location.module.bias.fill_(math.atanh(0.5) / model.location.scale)
+
+    def look():
+        model.eval()
+        out = model.evaluate(test["image"], samples=5, generator=torch.Generator().manual_seed(0))
+        model.train()
+        accuracy = (model.predict(out) == test["label"]).float().mean().item()
+        distance = (out.attention.centres - digit_centre[:, None]).norm(dim=-1).mean(dim=0)  # (T,) px
+        return accuracy, distance
+
+    _, distance_before = look()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(900):
+        batch = train.to_batch(rng.integers(0, len(train), 64))
+        loss = sum(model.losses(model(batch["image"]), batch).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    accuracy, distance = look()
+    random_distance = (torch.rand(len(digit_centre), 2, generator=torch.Generator().manual_seed(1)) * 60 - digit_centre)
+    random_distance = random_distance.norm(dim=-1).mean().item()  # ~26 px
+    assert accuracy > 0.3, accuracy  # chance: 0.1
+    # The first glimpse's location is what REINFORCE alone sets (its input state is empty).
+    assert distance[0] < distance_before[0] - 2.0, (distance_before, distance)
+    assert distance.min() < 0.8 * random_distance, (distance, random_distance)
