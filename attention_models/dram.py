@@ -36,7 +36,13 @@ from torch import Tensor, nn
 from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
 from attention_models.registry import register_variant
-from attention_models.retina import Retina, average_paths, gaussian_location, shrink_last_linear
+from attention_models.retina import (
+    LearningRateScaled,
+    Retina,
+    average_paths,
+    gaussian_location,
+    shrink_last_linear,
+)
 
 IGNORE = -100  # cross-entropy target of the slots after EOS
 
@@ -59,6 +65,9 @@ class DRAMConfig:
     context_kernels: tuple[int, ...] = (5, 3, 3)  # "same" convolutions on the coarse image
     classifier_hidden: int = 256  # the classification net's FC hidden layer
     location_std: float = 0.1  # fixed policy std, normalised units (ports use 0.1-0.11)
+    # Step size of the emission net relative to the rest (see RAMConfig.policy_lr_scale): at full size the
+    # noisy REINFORCE steps walk the glimpses off the digits before the classifier gives a useful reward.
+    policy_lr_scale: float = 0.1
     classification_weight: float = 1.0
     baseline_weight: float = 1.0
     reinforce_weight: float = 1.0
@@ -89,6 +98,8 @@ class DRAMConfig:
             raise ValueError(f"context_size: must be <= image_size ({self.image_size}), got {self.context_size}")
         if not self.location_std > 0:
             raise ValueError(f"location_std: must be > 0, got {self.location_std}")
+        if not self.policy_lr_scale > 0:
+            raise ValueError(f"policy_lr_scale: must be > 0, got {self.policy_lr_scale}")
         for name in ("classification_weight", "baseline_weight", "reinforce_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
@@ -174,8 +185,9 @@ class DRAM(AttentionModel):
         self.lower = nn.LSTMCell(config.hidden, config.hidden)  # r1: recognition
         self.upper = nn.LSTMCell(config.hidden, config.hidden)  # r2: where to look
         self.context = ContextNetwork(config)
-        self.emission = nn.Linear(config.hidden, 2)
-        shrink_last_linear(self.emission)
+        emission = nn.Linear(config.hidden, 2)
+        shrink_last_linear(emission)
+        self.emission = LearningRateScaled(emission, config.policy_lr_scale)
         self.baseline = nn.Linear(config.hidden, 1)
         self.classifier = nn.Sequential(
             nn.Linear(config.hidden, config.classifier_hidden),

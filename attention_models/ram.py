@@ -32,6 +32,7 @@ from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
 from attention_models.registry import register_variant
 from attention_models.retina import (
+    LearningRateScaled,
     Retina,
     average_paths,
     gaussian_location,
@@ -144,24 +145,6 @@ class CoreNetwork(nn.Module):
         if self.lstm:
             return self.cell(g, (h, c))
         return F.relu(self.input(g) + self.recurrent(h)), c
-
-
-class LearningRateScaled(nn.Module):
-    """y = scale * f(x) with the parameters of f's last Linear divided by `scale` at init: the same
-    function, but a step of the optimiser on that layer moves y `scale` times as far (Adam; `scale ** 2`
-    under plain SGD)."""
-
-    def __init__(self, module: nn.Module, scale: float):
-        super().__init__()
-        self.module = module
-        self.scale = scale
-        last = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
-        with torch.no_grad():
-            for p in last.parameters():
-                p.div_(scale)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.scale * self.module(x)
 
 
 class RAM(AttentionModel):

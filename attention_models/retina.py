@@ -131,6 +131,24 @@ def shrink_last_linear(module: nn.Module, scale: float = 0.01) -> None:
         last.bias.zero_()
 
 
+class LearningRateScaled(nn.Module):
+    """y = scale * f(x) with the parameters of f's last Linear divided by `scale` at init: the same
+    function, but a step of the optimiser on that layer moves y `scale` times as far (Adam; `scale ** 2`
+    under plain SGD)."""
+
+    def __init__(self, module: nn.Module, scale: float):
+        super().__init__()
+        self.module = module
+        self.scale = scale
+        last = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            for p in last.parameters():
+                p.div_(scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.scale * self.module(x)
+
+
 def gaussian_location(
     mean: Tensor, std: float, sample: bool, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
