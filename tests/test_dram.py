@@ -56,6 +56,7 @@ def test_variants_registered():
         ("conv_kernels", (9, 9, 9), "conv_kernels: the valid convolutions"),
         ("context_size", 1000, "context_size: must be <= image_size"),
         ("location_std", -1.0, "location_std: must be > 0"),
+        ("policy_lr_scale", 0.0, "policy_lr_scale: must be > 0"),
     ],
 )
 def test_config_validation_names_the_field(field, value, message):
