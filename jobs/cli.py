@@ -13,6 +13,7 @@ _COMMAND_MODULES = [
     "jobs.run_cli",
     "jobs.service_cli",
     "cluster.cli",
+    "dashboard.cli",
 ]
 
 

@@ -1,0 +1,147 @@
+"""Attention: where the model looked in the probe images, by job, trial and epoch.
+
+RA-CNN: the region of each scale, the zoomed crops beside it and each scale's prediction. RAM/DRAM: the
+numbered glimpse path with every retina patch, and a step-by-step replay. MG-CNN: the region of each
+granularity. The ground-truth box and the IoU wherever the dataset has boxes. Move the epoch slider to
+watch the boxes move onto the object as training goes on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, drawing
+from dashboard.widgets import job_links, job_picker_ui
+
+st.title("Attention")
+conn = data.connection()
+COLUMNS = 4
+
+
+def trial_ui(job: dict) -> str | None:
+    """The trial of a tune job to show (the `trial` query parameter, else the best one); "" for train jobs."""
+    if job["kind"] != "tune":
+        return ""
+    try:
+        trials = data.trial_ids(conn, job["id"])
+    except data.ClientError as exc:
+        data.show_error(exc, "listing trials")
+        return None
+    if not trials:
+        st.info("No trial has reported yet.")
+        return None
+    wanted = st.query_params.get("trial") or job["best_trial"]
+    index = trials.index(wanted) if wanted in trials else 0
+    trial = st.selectbox("Trial", trials, index=index, key=f"trial_{job['id']}",
+                         format_func=lambda t: f"{t} (best)" if t == job["best_trial"] else t)
+    if st.query_params.get("trial") != trial:
+        st.query_params["trial"] = trial
+    return trial
+
+
+def epoch_ui(epochs: list[int], key: str) -> int:
+    """The epoch to show (the latest by default)."""
+    if len(epochs) == 1:
+        st.caption(f"epoch {epochs[0]} (the only one recorded)")
+        return epochs[0]
+    return st.select_slider("Epoch", options=epochs, value=epochs[-1], key=key,
+                            help="slide to watch the attention move over training")
+
+
+def overview(records: list[drawing.Record]) -> None:
+    """Every probe image with its attention, in a grid."""
+    ious = [drawing.attention_score(r) for r in records]
+    right = np.mean([r.correct for r in records])
+    valid = [v for v in ious if not np.isnan(v)]
+    st.caption(f"{len(records)} probe images · {right:.0%} right"
+               + (" · the finest retina patch of each glimpse" if records[0].kind == "glimpse" else "")
+               + (f" · mean IoU with the truth {np.mean(valid):.3f}" if valid else "") + " · "
+               + drawing.legend(records[0]))
+    for i in range(0, len(records), COLUMNS):
+        cols = st.columns(COLUMNS)
+        for col, rec in zip(cols, records[i:i + COLUMNS]):
+            col.image(drawing.draw_record(rec, min_side=192, all_patches=False), caption=drawing.caption(rec),
+                      width="stretch",
+                      output_format="PNG")
+
+
+def glimpse_detail(rec: drawing.Record, key: str) -> None:
+    """A glimpse path replayed: a step slider, the animated replay and each glimpse's patches."""
+    left, right = st.columns([3, 2])
+    with left:
+        step = rec.steps
+        if rec.steps > 1:  # a slider needs two ends
+            step = st.slider("Step", 1, rec.steps, rec.steps, key=key,
+                             help="the glimpses up to this step; the current one is drawn thicker")
+        st.image(drawing.draw_record(rec, upto=step, min_side=384), caption=f"glimpses 1–{step} of {rec.steps}",
+                 width="stretch", output_format="PNG")
+    with right:
+        st.image(drawing.replay_gif(rec, min_side=256), caption="replay (loops)", width="stretch")
+        st.markdown("**Retina patches of this step** (finest → coarsest)")
+        k = rec.boxes.shape[1]
+        crops = [drawing.crops(rec, side=96, patch=p)[step - 1] for p in range(k)]
+        st.image(crops, caption=[f"scale {p + 1}" for p in range(k)], width=96, output_format="PNG")
+    st.dataframe(pd.DataFrame(drawing.step_table(rec)), hide_index=True, width="stretch")
+
+
+def region_detail(rec: drawing.Record) -> None:
+    """RA-CNN scales or MG-CNN granularities: the regions, and each one zoomed beside with its prediction."""
+    name = "scale" if rec.kind == "scale" else "level"
+    left, right = st.columns([2, 3])
+    left.image(drawing.draw_record(rec, min_side=384), caption=drawing.caption(rec), width="stretch",
+               output_format="PNG")
+    with right:
+        crops = drawing.crops(rec, side=160)
+        cols = st.columns(len(crops))
+        for t, (col, crop) in enumerate(zip(cols, crops)):
+            text = f"{name} {t + 1}"
+            if rec.step_predictions is not None:
+                text += f" · predicts {int(rec.step_predictions[t])}"
+            if rec.step_probs is not None:
+                text += f" · p(true) {float(rec.step_probs[t]):.2f}"
+            col.image(crop, caption=text, width="stretch", output_format="PNG")
+        st.caption("what each " + name + " sees: its region cut out and zoomed"
+                   + (" (the model's input at that scale)" if rec.kind == "scale" else ""))
+    st.dataframe(pd.DataFrame(drawing.step_table(rec)), hide_index=True, width="stretch")
+
+
+def attention_panel(job: dict, trial: str) -> None:
+    key = f"{job['id']}_{trial}"
+    try:
+        epochs, _, _ = data.attention(conn, job["id"], trial)
+    except data.ClientError as exc:
+        data.show_error(exc, "reading attention records")
+        return
+    if not epochs:
+        st.info("No attention recorded yet: the first record is written after the first epoch.")
+        return
+    epoch = epoch_ui(epochs, key=f"epoch_{key}")
+    try:
+        _, epoch, rows = data.attention(conn, job["id"], trial, epoch)
+    except data.ClientError as exc:
+        data.show_error(exc, f"epoch {epoch}")
+        return
+    records = [drawing.record_from_row(r) for r in rows]
+    if not records:
+        st.info(f"Epoch {epoch} has no probe images.")
+        return
+    overview(records)
+    st.subheader("One probe image")
+    ids = [r.sample_id for r in records]
+    sample = st.selectbox("Probe image", ids, key=f"sample_{key}",
+                          format_func=lambda i: drawing.caption(records[ids.index(i)]))
+    rec = records[ids.index(sample)]
+    if rec.kind == "glimpse":
+        glimpse_detail(rec, key=f"step_{key}_{epoch}_{sample}")
+    else:
+        region_detail(rec)
+
+
+job = job_picker_ui(conn)
+if job is not None:
+    job_links(job, here="attention")
+    trial = trial_ui(job)
+    if trial is not None:
+        st.fragment(run_every=10 if data.is_active(job["state"]) else None)(attention_panel)(job, trial)

@@ -1,0 +1,142 @@
+"""Job: live curves of the loss terms, accuracy, per-scale accuracy and attention score; state history;
+log tail; cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard.widgets import job_links, job_picker_ui, state_label
+
+st.title("Job")
+conn = data.connection()
+
+
+def header(job: dict[str, Any]) -> None:
+    trials = f" · {job['trials']} trials" if job["kind"] == "tune" else ""
+    st.markdown(f"**{job['model']}** · {job['kind']}{trials} · dataset `{job['dataset']}` · "
+                f"owner {job['owner'] or '-'} · priority {job['priority']}")
+    c = st.columns(4)
+    c[0].metric("State", state_label(job["state"]))
+    c[1].metric("Submitted", data.age(job["created"]) + " ago", help=str(job["created"]))
+    if job["started"]:
+        end = job["finished"] or pd.Timestamp.now(tz="UTC").to_pydatetime()
+        c[2].metric("Ran for", data.age(job["started"], end))
+    best = data.best_metric(job, None)
+    if best is not None:
+        c[3].metric(job["metric"], f"{best:.4f}", help="the result's value (best trial's, for a tune job)")
+    if job["error"]:
+        st.error(f"**Failed:** {job['error']}")
+    if job["cancel_requested"] and data.is_active(job["state"]):
+        st.warning("Cancel requested: waiting for Ray to stop the job.")
+
+
+def cancel_ui(job: dict[str, Any]) -> None:
+    """A cancel button for a job that has not finished; the outcome stays on the page after the rerun
+    that shows the job's new state."""
+    outcome = st.session_state.get(f"cancel_outcome_{job['id']}")
+    if outcome:
+        st.success(outcome)
+    if not data.is_active(job["state"]):
+        return
+    if st.button("Cancel job", type="secondary", key=f"cancel_{job['id']}", icon=":material/cancel:"):
+        try:
+            done = data.client(conn).cancel(job["id"])
+        except data.ClientError as exc:
+            data.show_error(exc, "cancel")
+            return
+        state = data.state_name(done.state)
+        st.session_state[f"cancel_outcome_{job['id']}"] = (
+            f"{job['id']}: {state}" if state == "CANCELLED" else f"{job['id']}: cancel requested; Ray is stopping it")
+        data.get_job.clear()
+        data.list_jobs.clear()
+        st.rerun()
+
+
+def curves_panel(job_id: str, shown_state: str) -> None:
+    """Every metric reported so far, grouped; reruns on its own while the job runs, and reruns the
+    whole page when the job's state changes (header, history and cancel button follow)."""
+    try:
+        job = data.get_job(conn, job_id)
+    except data.ClientError as exc:
+        data.show_error(exc, f"job {job_id}")
+        return
+    if job["state"] != shown_state:
+        st.rerun()
+    try:
+        epochs = data.epoch_metrics(conn, job_id)
+    except data.ClientError as exc:
+        data.show_error(exc, "reading the job's epochs")
+        return
+    done = data.progress(job, epochs)
+    st.progress(done, text=f"{state_label(job['state'])} · {len(epochs)} of {job['epochs'] * job['trials']} "
+                           f"epochs reported" + (" (all trials)" if job["kind"] == "tune" else ""))
+    if epochs.empty:
+        st.info("No epoch reported yet." if data.is_active(job["state"]) else "This job reported no epoch.")
+        return
+    groups = charts.metric_groups(list(epochs.columns))
+    names = list(groups)
+    for i in range(0, len(names), 2):
+        cols = st.columns(2)
+        for col, name in zip(cols, names[i:i + 2]):
+            col.altair_chart(charts.curves(epochs, groups[name], name), width="stretch")
+    with st.expander("Epoch metrics table"):
+        st.dataframe(epochs, hide_index=True, width="stretch")
+
+
+def logs_panel(job_id: str) -> None:
+    try:
+        text = data.log_tail(conn, job_id)
+    except data.ClientError as exc:
+        data.show_error(exc, "reading the log")
+        return
+    st.code(text or "(no output yet)", language="text", height=420, wrap_lines=True)
+
+
+def history_table(job: dict[str, Any]) -> None:
+    st.dataframe(pd.DataFrame([{"state": state_label(h["state"]), "time": h["time"], "reason": h["reason"]}
+                               for h in job["history"]]), hide_index=True, width="stretch")
+
+
+def result_panel(job: dict[str, Any]) -> None:
+    if job["best_trial"]:
+        params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                           for k, v in job["best_params"].items())
+        st.markdown(f"**Best trial:** `{job['best_trial']}` · {params}")
+    if job["result_metrics"]:
+        metrics = pd.DataFrame(sorted(job["result_metrics"].items()), columns=["metric", "value"])
+        st.dataframe(metrics, hide_index=True, width="stretch", height=min(36 * (len(metrics) + 1), 400),
+                     column_config={"value": st.column_config.NumberColumn(format="%.4g")})
+    if job["checkpoint"]:
+        st.caption(f"checkpoint: `{job['checkpoint']}`")
+    st.caption(f"run directory: `{job['run_dir']}`")
+
+
+job = job_picker_ui(conn)
+if job is not None:
+    job_id = job["id"]
+    try:
+        job = data.get_job(conn, job_id)
+    except data.ClientError as exc:
+        data.show_error(exc, f"job {job_id}")
+        st.stop()
+    header(job)
+    job_links(job, here="job")
+    cancel_ui(job)
+    live = data.is_active(job["state"])
+    st.subheader("Curves")
+    st.fragment(run_every=3 if live else None)(curves_panel)(job_id, job["state"])
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader("State history")
+        history_table(job)
+        st.subheader("Result")
+        result_panel(job)
+    with right:
+        st.subheader("Log tail")
+        st.fragment(run_every=3 if live else None)(logs_panel)(job_id)
+    with st.expander("Spec"):
+        st.json(job["spec"], expanded=False)

@@ -1,0 +1,68 @@
+"""Trials of a tune job: the table, each searched hyperparameter against the metric, accuracy against
+the glimpse budget, and the best trial highlighted and linked to its attention."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard.widgets import PAGES, job_links, job_picker_ui
+
+st.title("Trials")
+conn = data.connection()
+
+
+def trials_panel(job: dict) -> None:
+    try:
+        table, complete, best = data.trials(conn, job["id"])
+    except data.ClientError as exc:
+        data.show_error(exc, "listing trials")
+        return
+    metric, mode = job["metric"], job["mode"]
+    if table.empty:
+        st.info("No trial has reported yet." if data.is_active(job["state"]) else "This search reported no trial.")
+        return
+    if not complete:
+        st.info("The search is still running: rows come from each trial's metrics so far; the sampled "
+                "parameters appear when it ends.")
+    rows = charts.final_rows(table, metric, mode)
+    best = best or (rows["trial"].iloc[0] if metric in rows and len(rows) else "")
+    params = [c for c in table.columns if c.startswith("param.")]
+
+    st.subheader("Trials")
+    st.caption(f"one row per trial at its best epoch by {metric} ({mode}); the best trial is highlighted")
+    shown = rows[["trial", "epoch", *params, *[c for c in (metric, "val_accuracy", "val_loss", "attention_iou")
+                                                if c in rows and c != "epoch"]]]
+    shown = shown.loc[:, ~shown.columns.duplicated()]
+    highlight = shown.style.apply(
+        lambda r: ["background-color: #ffe0b2; font-weight: bold" if r["trial"] == best else "" for _ in r], axis=1)
+    st.dataframe(highlight, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c.removeprefix("param."), format="%.4g")
+                                for c in params if pd.api.types.is_float_dtype(shown[c])})
+    if best:
+        st.markdown(f"**Best trial: `{best}`**" + (f" · {metric} = {rows.loc[rows.trial == best, metric].iloc[0]:.4f}"
+                                                   if metric in rows and (rows.trial == best).any() else ""))
+        st.page_link(PAGES["attention"], label=f"See where the best trial ({best}) looks", icon=":material/visibility:",
+                     query_params={"job": job["id"], "trial": best})
+
+    if params and metric in rows:
+        st.subheader("Hyperparameters vs " + metric)
+        cols = st.columns(min(len(params), 3))
+        for i, p in enumerate(params):
+            cols[i % len(cols)].altair_chart(charts.param_scatter(rows, p, metric, best), width="stretch")
+    budget = charts.budget_chart(rows, "val_accuracy" if "val_accuracy" in rows else metric, best)
+    st.subheader("Accuracy vs glimpse budget")
+    if budget is not None:
+        st.altair_chart(budget, width="stretch")
+    else:
+        st.caption("This search did not vary a glimpse count (model.num_glimpses or model.glimpses_per_label).")
+    if metric in table:
+        st.subheader(f"{metric} per epoch")
+        st.altair_chart(charts.curves(table, [metric], f"{metric} per trial"), width="stretch")
+
+
+job = job_picker_ui(conn, kind="tune")
+if job is not None:
+    job_links(job, here="trials")
+    st.fragment(run_every=5 if data.is_active(job["state"]) else None)(trials_panel)(job)

@@ -1,0 +1,205 @@
+"""The dashboard's pure parts on synthetic data: drawing attention records, grouping metrics, building
+specs from the form, and the `foveate dashboard` command line."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from dashboard import charts, drawing, forms
+
+H = W = 60
+DIGIT = (30, 20, 42, 35)  # x0, y0, x1, y1 of the white "object"
+
+
+def _image() -> np.ndarray:
+    img = np.zeros((H, W, 1), np.uint8)
+    x0, y0, x1, y1 = DIGIT
+    img[y0:y1, x0:x1] = 255
+    return img
+
+
+def _row(kind: str, boxes: list, steps: int, patches: int, **extra) -> dict:
+    return {"image": _image().tobytes(), "height": H, "width": W, "channels": 1, "label": 7, "prediction": 7,
+            "kind": kind, "boxes": np.asarray(boxes, np.float32).ravel().tolist(), "steps": steps,
+            "patches": patches, "gt_boxes": list(DIGIT), "sample_id": 3, "epoch": 1, **extra}
+
+
+def _glimpses() -> drawing.Record:
+    """Three glimpses of two patches (12 and 24 px) walking from the centre onto the object."""
+    boxes = [[[cx - 6, cy - 6, cx + 6, cy + 6], [cx - 12, cy - 12, cx + 12, cy + 12]]
+             for cx, cy in [(10, 50), (30, 30), (36, 27)]]
+    return drawing.record_from_row(_row("glimpse", boxes, 3, 2))
+
+
+def _scales() -> drawing.Record:
+    return drawing.record_from_row(_row("scale", [[0, 0, 60, 60], [28, 18, 44, 37]], 2, 1,
+                                        step_probs=[0.3, 0.9], step_predictions=[1, 7]))
+
+
+def _colour_at(img: Image.Image, x: float, y: float, scale: float) -> tuple:
+    """The colour drawn at image pixel (x, y): the most saturated pixel within 2 px of it once scaled
+    (an outline 1 px wide may land either side of the rounded coordinate)."""
+    cx, cy = round(x * scale), round(y * scale)
+    near = [img.getpixel((i, j)) for i in range(cx - 2, cx + 3) for j in range(cy - 2, cy + 3)
+            if 0 <= i < img.width and 0 <= j < img.height]
+    return max(near, key=lambda p: max(p) - min(p) + (sum(p) > 0))
+
+
+def test_record_round_trips_the_flattened_columns():
+    rec = _glimpses()
+    assert rec.image.shape == (H, W, 1) and rec.boxes.shape == (3, 2, 4) and rec.gt_boxes.shape == (1, 4)
+    assert rec.boxes[2, 0].tolist() == [30, 21, 42, 33] and rec.correct
+
+
+def test_step_iou_takes_the_best_patch_and_is_nan_without_truth():
+    rec = _glimpses()
+    ious = drawing.step_iou(rec)
+    assert ious[0] == 0.0  # far from the object
+    x0, y0, x1, y1 = DIGIT
+    inter = (42 - 30) * (33 - 21)
+    assert ious[2] == pytest.approx(max(inter / (144 + 12 * 15 - inter), 12 * 15 / 24 ** 2))
+    assert ious[0] < ious[1] <= ious[2]
+    assert drawing.attention_score(rec) == pytest.approx(ious.mean())
+    rec.gt_boxes = np.zeros((0, 4), np.float32)
+    assert np.isnan(drawing.step_iou(rec)).all() and "IoU" not in drawing.caption(rec)
+
+
+def test_glimpses_are_drawn_in_step_colours_on_the_scaled_image():
+    rec = _glimpses()
+    img = drawing.draw_record(rec, show_truth=False)
+    s = drawing.MIN_SIDE / W
+    assert img.size == (drawing.MIN_SIDE, drawing.MIN_SIDE) and img.mode == "RGB"
+    # The outer (24 px) patch of step 1 has its left edge at x = -2 (clipped): use step 2's, at x = 18.
+    assert _colour_at(img, 18, 30, s) == drawing.PALETTE[1]
+    assert _colour_at(img, 36 + 12, 27, s) == drawing.PALETTE[2]
+    assert _colour_at(img, 5, 5, s) == (0, 0, 0)  # untouched background
+
+
+def test_replay_draws_only_the_steps_so_far():
+    rec = _glimpses()
+    s = drawing.MIN_SIDE / W
+    first = drawing.draw_record(rec, upto=1, show_truth=False)
+    assert _colour_at(first, 18, 30, s) == (0, 0, 0)  # step 2 not drawn yet
+    frames = drawing.replay_frames(rec)
+    assert len(frames) == 3 and _colour_at(frames[1], 18, 30, s) == drawing.PALETTE[1]
+    gif = Image.open(io.BytesIO(drawing.replay_gif(rec)))
+    assert gif.format == "GIF" and gif.n_frames == 4  # an empty frame, then one per glimpse
+
+
+def test_truth_box_and_scale_regions_with_crops_and_captions():
+    rec = _scales()
+    img = drawing.draw_record(rec)
+    s = drawing.MIN_SIDE / W
+    assert _colour_at(img, DIGIT[0], 28, s) == drawing.GT_COLOUR
+    assert _colour_at(img, 28, 28, s) == drawing.PALETTE[1]  # scale 2's left edge
+    crops = drawing.crops(rec, side=64)
+    assert [c.size for c in crops] == [(64, 64), (64, 64)]
+    # Scale 2 zooms onto the object: most of its crop is the white digit; scale 1 sees the whole canvas.
+    assert np.asarray(crops[1]).mean() > 2 * np.asarray(crops[0]).mean()
+    table = drawing.step_table(rec)
+    assert [r["prediction"] for r in table] == [1, 7] and table[1]["p(true class)"] == pytest.approx(0.9)
+    assert drawing.caption(rec).startswith("#3 · 7 → 7 ✓ · IoU")
+
+
+def test_sequence_records_caption_the_digits():
+    rec = drawing.record_from_row(_row("glimpse", [[[0, 0, 12, 12]]], 1, 1,
+                                       label_sequence=[4, 2], predicted_sequence=[4, 7]))
+    assert "42 → 47 ✗" in drawing.caption(rec) and not rec.correct
+
+
+def test_metric_groups_sort_every_family_metric():
+    cols = ["trial", "epoch", "step", "train_loss", "train_cls_scale1", "val_rank", "val_loss", "val_accuracy",
+            "val_accuracy_scale1", "val_accuracy_scale2", "val_iou_scale2", "attention_iou", "images_per_s",
+            "val_baseline_error", "val_label_accuracy", "val_accuracy_level1"]
+    g = charts.metric_groups(cols)
+    assert g["Training loss terms"] == ["train_loss", "train_cls_scale1"]
+    assert g["Validation loss terms"] == ["val_rank", "val_loss"]
+    assert g["Accuracy"] == ["val_accuracy", "val_label_accuracy"]
+    assert g["Per-scale accuracy"] == ["val_accuracy_scale1", "val_accuracy_scale2", "val_accuracy_level1"]
+    assert g["Attention score"] == ["val_iou_scale2", "attention_iou"]
+    assert g["Other"] == ["images_per_s", "val_baseline_error"]
+
+
+def _trials() -> pd.DataFrame:
+    return pd.DataFrame({"trial": ["a", "a", "b", "b"], "epoch": [0, 1, 0, 1],
+                         "param.model.num_glimpses": [2, 2, 4, 4], "param.optim.lr": [1e-3, 1e-3, 1e-2, 1e-2],
+                         "val_accuracy": [0.2, 0.5, 0.4, 0.3]})
+
+
+def test_final_rows_take_each_trials_best_epoch_best_first():
+    rows = charts.final_rows(_trials(), "val_accuracy", "max")
+    assert rows[["trial", "epoch", "val_accuracy"]].values.tolist() == [["a", 1, 0.5], ["b", 0, 0.4]]
+    assert charts.final_rows(_trials(), "val_accuracy", "min")["trial"].tolist() == ["a", "b"]
+
+
+def test_trial_charts_mark_the_best_and_need_a_glimpse_param():
+    rows = charts.final_rows(_trials(), "val_accuracy", "max")
+    spec = charts.param_scatter(rows, "param.optim.lr", "val_accuracy", "a").to_dict()
+    assert spec["encoding"]["x"]["scale"]["type"] == "log" and spec["encoding"]["x"]["title"] == "optim.lr"
+    data = spec["datasets"][next(iter(spec["datasets"]))]
+    # Field names without dots (Vega-Lite would read "param.optim.lr" as a nested field and plot nothing).
+    assert [(r["x"], r["y"], r["best"]) for r in data] == [(1e-3, 0.5, True), (1e-2, 0.4, False)]
+    assert charts.budget_chart(rows, "val_accuracy", "a") is not None
+    assert charts.budget_chart(rows.drop(columns=["param.model.num_glimpses"]), "val_accuracy", "a") is None
+
+
+def test_form_builds_the_spec_the_service_expects():
+    raw = {"num_scales": 3, "scale_sizes": "32, 24,16", "margin": 0.1, "optim.alternate_every": 5}
+    spec = forms.build_spec(kind="tune", model="racnn-zoom", overrides=forms.parse_overrides("racnn", raw),
+                            data={"path": "/d", "probe_count": 4}, optim={"epochs": 2}, scaling={"num_workers": 1},
+                            tune={"num_trials": 3, "space": "none",
+                                  "rows": [{"key": "model.margin", "sampler": "uniform", "values": "0.01, 0.2"},
+                                           {"key": "lr", "sampler": "choice", "values": "1e-3, 3e-3"},
+                                           {"key": "", "sampler": "choice", "values": ""}]})
+    assert spec["model"] == {"name": "racnn-zoom", "overrides": {"num_scales": 3, "scale_sizes": [32, 24, 16],
+                                                                 "margin": 0.1}}
+    assert spec["optim"] == {"epochs": 2, "alternate_every": 5}
+    assert spec["tune"] == {"num_trials": 3, "space": "none",
+                            "params": {"model.margin": {"uniform": [0.01, 0.2]}, "lr": {"choice": [1e-3, 3e-3]}}}
+    assert "storage_path" not in spec  # left to the service's default
+
+
+def test_form_parse_errors_name_the_field():
+    with pytest.raises(ValueError, match=r"^model.level_classes: must be integers"):
+        forms.parse_overrides("mgcnn", {"level_classes": "3, ten"})
+    with pytest.raises(ValueError, match=r"^tune.params.lr \(row 1\): give at least one value"):
+        forms.search_params([{"key": "lr", "sampler": "choice", "values": ""}])
+
+
+@pytest.mark.parametrize("name, family", [("ram-cluttered60", "ram"), ("dram-multidigit", "dram"),
+                                          ("racnn-cub", "racnn"), ("mgcnn-zoom", "mgcnn"), ("vit-b16", "")])
+def test_family_follows_the_variant_name(name, family):
+    assert forms.family_of(name) == family
+
+
+def test_every_registered_variant_gets_its_family_fields():
+    """The form's family map covers the registry, and offers only fields the model's config has."""
+    import dataclasses
+
+    from attention_models import list_models, model_config, model_family
+
+    for name in list_models():
+        family = forms.family_of(name)
+        assert family == model_family(name), name
+        fields = {f.name for f in dataclasses.fields(model_config(name))}
+        offered = {f.name for f in forms.FAMILY_FIELDS[family] if not f.name.startswith("optim.")}
+        assert offered <= fields, (name, offered - fields)
+
+
+def test_dashboard_command_passes_server_and_token_in_the_environment(monkeypatch):
+    from dashboard.cli import APP, command
+    from jobs.cli import build_parser
+
+    monkeypatch.delenv("FOVEATE_SERVER", raising=False)
+    args = build_parser().parse_args(["dashboard", "--server", "head:50051", "--token", "t", "--port", "8600"])
+    cmd, env = command(args)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP) and APP.is_file()
+    assert cmd[cmd.index("--server.port") + 1] == "8600"
+    assert env["FOVEATE_SERVER"] == "head:50051" and env["FOVEATE_TOKEN"] == "t"
+    assert isinstance(args, argparse.Namespace)
