@@ -25,6 +25,6 @@ __all__ = [
 
 # Each family registers its variants on import (the registry imports this package first).
 import attention_models.dram  # noqa: E402, F401
+import attention_models.mgcnn  # noqa: E402, F401
 import attention_models.racnn  # noqa: E402, F401
 import attention_models.ram  # noqa: E402, F401
-import attention_models.mgcnn  # noqa: E402, F401

@@ -31,9 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--source", default=CUB)
     p.add_argument("--size", type=int, default=128, help="images are stretched to size x size")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
-    p.add_argument("--warmup", type=int, default=150, help="RA-CNN classifier steps before the APN init")
+    p.add_argument("--warmup", type=int, default=200, help="RA-CNN classifier steps before the APN init")
     p.add_argument("--apn-init", type=int, default=60, help="RA-CNN APN initialisation steps")
-    p.add_argument("--classifier-steps", type=int, default=60, help="RA-CNN classifier steps per round")
+    p.add_argument("--first-classifier-steps", type=int, default=150, help="RA-CNN classifier steps after the init")
+    p.add_argument("--classifier-steps", type=int, default=60, help="RA-CNN classifier steps per later round")
     p.add_argument("--apn-steps", type=int, default=30, help="RA-CNN APN steps per round")
     p.add_argument("--out", type=Path, default=Path("bench_out/birds"))
     p.add_argument("--seed", type=int, default=0)
@@ -47,7 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     test_set = build_recipe("cub", count=None, seed=args.seed, split="test", source=args.source, size=args.size)
     print(f"loaded {len(train_set)} train / {len(test_set)} test images in {time.monotonic() - t:.0f}s", flush=True)
     levels = tuple(len(names) for names in train_set.hierarchy_names)
-    schedule = Schedule(args.warmup, args.apn_init, args.classifier_steps, args.apn_steps)
+    schedule = Schedule(
+        warmup_steps=args.warmup,
+        apn_init_steps=args.apn_init,
+        first_classifier_steps=args.first_classifier_steps,
+        classifier_steps=args.classifier_steps,
+        apn_steps=args.apn_steps,
+    )
     for name in args.models:
         torch.manual_seed(args.seed)
         overrides = {"image_size": args.size}

@@ -28,20 +28,26 @@ from attention_models.sampling import box_iou
 
 @dataclass
 class Schedule:
-    """RA-CNN's alternating schedule in steps (a model without phases trains all parameters jointly)."""
+    """RA-CNN's alternating schedule in steps (a model without phases trains all parameters jointly):
+    warm-up classifiers, APN init, then classifiers (first round longer) and APN steps in turn."""
 
-    warmup_steps: int = 200  # classifier phase first, so the features the APN init searches mean something
-    apn_init_steps: int = 150  # APN regression onto the highest-response square
-    classifier_steps: int = 100  # per round
-    apn_steps: int = 50  # per round
+    warmup_steps: int = 0  # classifier steps before the APN init (0: from scratch, random features localise ink)
+    apn_init_steps: int = 100  # APN regression onto the highest-response square
+    first_classifier_steps: int = 400  # classifiers after the init, before any ranking step
+    classifier_steps: int = 100  # per later round
+    apn_steps: int = 20  # per round
     batch_size: int = 32
     lr: float = 1e-3
+    apn_lr: float = 1e-4  # ranking steps: small, see attention_models/racnn.py
 
 
 def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed: int = 0) -> dict:
-    """Train until `seconds` have passed (after warm-up and init, rounds are not cut short). Returns counts."""
+    """Train until `seconds` have passed (the warm-up, init and first classifier phase are not cut short).
+    Returns step count, training images per second and seconds."""
     rng = np.random.default_rng(seed)
-    opts = {k: torch.optim.Adam(v, lr=schedule.lr) for k, v in model.parameter_groups().items()}
+    groups = model.parameter_groups()
+    opts = {k: torch.optim.Adam(v, lr=schedule.apn_lr if k == "apn" else schedule.lr) for k, v in groups.items()}
+    init_opt = torch.optim.Adam(groups["apn"], lr=schedule.lr) if "apn" in groups else None
     start, steps, images = time.monotonic(), 0, 0
     model.train()
 
@@ -60,7 +66,7 @@ def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed:
             raise FloatingPointError(f"non-finite loss at step {steps}: {({k: v.item() for k, v in terms.items()})}")
         model.zero_grad(set_to_none=True)
         loss.backward()
-        opts[group].step()
+        (init_opt if init else opts[group]).step()
         steps += 1
         images += len(batch["label"])
         return {k: round(v.item(), 4) for k, v in terms.items()}
@@ -74,6 +80,7 @@ def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed:
             if steps % 100 == 0:
                 log(f"[{elapsed():6.0f}s] step {steps} {terms}")
     else:
+        terms: dict = {}
         for _ in range(schedule.warmup_steps):
             terms = step("classifiers", "classifiers")
         log(f"[{elapsed():6.0f}s] warm-up done {terms}")
@@ -81,13 +88,13 @@ def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed:
             terms = step("apn", "apn", init=True)
         log(f"[{elapsed():6.0f}s] APN init done {terms}")
         rounds = 0
-        while elapsed() < seconds:
-            for _ in range(schedule.classifier_steps):
+        while rounds == 0 or elapsed() < seconds:
+            for _ in range(schedule.first_classifier_steps if rounds == 0 else schedule.classifier_steps):
                 cls_terms = step("classifiers", "classifiers")
             for _ in range(schedule.apn_steps):
                 apn_terms = step("apn", "apn")
             rounds += 1
-            log(f"[{elapsed():6.0f}s] round {rounds} {cls_terms} {apn_terms}")
+            log(f"[{elapsed():6.0f}s] round {rounds} {cls_terms} {apn_terms if schedule.apn_steps else ''}")
     return {"steps": steps, "train_images_per_s": images / elapsed(), "seconds": elapsed()}
 
 

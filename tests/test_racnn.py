@@ -68,7 +68,7 @@ def test_shapes_gradients_every_parameter(name, B):
 
 
 def test_boxes_are_in_original_pixels_inside_the_image_and_nested():
-    model = tiny("racnn-zoom", num_scales=3, scale_sizes=(32, 24, 16), min_half_side=0.2)
+    model = tiny("racnn-zoom", num_scales=3, scale_sizes=(32, 24, 16), min_half_side=0.2, init_half_side=0.25)
     out = model(batch(model, 4)["image"])
     boxes = out.attention.boxes[:, :, 0]  # (B, S, 4)
     side = model.config.image_size
@@ -216,47 +216,54 @@ def test_local_weights_file_is_loaded(tmp_path):
         tiny("racnn-zoom", weights_path=str(tmp_path / "missing.pt"))
 
 
-ZOOM_RUN = {"pieces": 0}  # see test_training_zooms_in
+# The zoom recipe without its clutter fragments: one small digit in a 96 px canvas. With the recipe's 24
+# fragments the from-scratch features no longer single the digit out within a test's minute of training
+# (see bench/racnn_zoom.py for that run).
+ZOOM_RUN = {"pieces": 0}
 
 
 @pytest.mark.slow
 def test_training_zooms_in():
-    """Alternating training on the zoom recipe: scale 2 (the zoomed crop) beats scale 1 and the scale-2 box
-    overlaps the digit's true box more than the whole image does."""
+    """The paper's schedule on the zoom digits (APN init, classifiers, ranking, classifiers): the zoomed
+    scale 2 beats scale 1, which sees the digit at 48 px, and the scale-2 box overlaps the digit's true box
+    more than the whole image does."""
     from jobs.data.recipes import build_recipe
 
     torch.manual_seed(0)
-    train = build_recipe("zoom", count=2000, seed=0, **ZOOM_RUN)
+    train = build_recipe("zoom", count=1500, seed=0, **ZOOM_RUN)
     test = build_recipe("zoom", count=300, seed=0, split="test", **ZOOM_RUN)
     model = create_model("racnn-zoom")
-    opts = {k: torch.optim.Adam(v, lr=1e-3) for k, v in model.parameter_groups().items()}
+    groups = model.parameter_groups()
+    opts = {
+        "init": torch.optim.Adam(groups["apn"], lr=1e-3),
+        "classifiers": torch.optim.Adam(groups["classifiers"], lr=1e-3),
+        "apn": torch.optim.Adam(groups["apn"], lr=1e-4),
+    }
     rng = np.random.default_rng(0)
 
-    def step(phase: str, init: bool = False) -> None:
-        b = train.to_batch(rng.integers(0, len(train), 32))
-        out = model(b["image"])
-        terms = model.apn_init_losses(out, b) if init else model.losses(out, b, phase=phase)
-        model.zero_grad(set_to_none=True)
-        sum(terms.values()).backward()
-        opts[phase].step()
+    def run(phase: str, steps: int) -> None:
+        for _ in range(steps):
+            b = train.to_batch(rng.integers(0, len(train), 32))
+            out = model(b["image"])
+            terms = model.apn_init_losses(out, b) if phase == "init" else model.losses(out, b, phase=phase)
+            model.zero_grad(set_to_none=True)
+            sum(terms.values()).backward()
+            opts[phase].step()
 
-    for _ in range(SCHEDULE["warmup"]):
-        step("classifiers")
-    for _ in range(SCHEDULE["apn_init"]):
-        step("apn", init=True)
-    for _ in range(SCHEDULE["rounds"]):
-        for _ in range(SCHEDULE["classifier_steps"]):
-            step("classifiers")
-        for _ in range(SCHEDULE["apn_steps"]):
-            step("apn")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions: one thread wastes less of a shared 2-core machine
+    try:
+        run("init", 80)
+        run("classifiers", 300)
+        run("apn", 10)
+        run("classifiers", 20)
+    finally:
+        torch.set_num_threads(threads)
     model.eval()
     b = test.to_batch()
     with torch.no_grad():
         m = model.metrics(model(b["image"]), b)
     whole = box_iou(torch.tensor([0.0, 0.0, 96.0, 96.0]), b["boxes"][:, 0]).mean().item()
     print(m, "whole-image IoU", whole)
-    assert m["accuracy_scale2"] > m["accuracy_scale1"] + 0.1
-    assert m["iou_scale2"] > 2 * whole
-
-
-SCHEDULE = {"warmup": 100, "apn_init": 100, "rounds": 2, "classifier_steps": 100, "apn_steps": 50}
+    assert m["accuracy_scale2"] > m["accuracy_scale1"] + 0.15
+    assert m["iou_scale2"] > 3 * whole
