@@ -24,7 +24,7 @@ from jobs import wire
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.proto.foveate.v1 import jobs_pb2_grpc as pb_grpc
 from jobs.spec import JobSpec, SpecError
-from jobs.spec_proto import spec_dict_to_proto, spec_to_proto
+from jobs.spec_proto import spec_dict_to_proto, spec_to_proto, value_from_proto
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 STATES = {name.removeprefix("JOB_STATE_"): value for name, value in pb.JobState.items() if value}
@@ -214,3 +214,10 @@ class FoveateClient:
 
     def cluster(self) -> pb.ClusterInfo:
         return self._call("DescribeCluster", pb.DescribeClusterRequest())
+
+    def models(self, family: str = "") -> list[dict[str, Any]]:
+        """The model variants the service knows: [{"name", "family", "defaults": {field: value or None}}]."""
+        resp = self._call("ListModels", pb.ListModelsRequest(family=family))
+        return [{"name": m.name, "family": m.family,
+                 "defaults": {f.name: value_from_proto(f.default) if f.HasField("default") else None
+                              for f in m.fields}} for m in resp.models]

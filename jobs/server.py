@@ -184,6 +184,10 @@ class JobServicer(pb_grpc.JobServiceServicer):
             queued_jobs=counts["QUEUED"], running_jobs=counts["PENDING"] + counts["RUNNING"],
             max_running=self.service.config.max_running)
 
+    @_rpc
+    def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
+        return wire.models_to_proto(request.family)
+
 
 def _encode_token(seq: int) -> str:
     return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode()

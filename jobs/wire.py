@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from jobs.catalog import JobRecord
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
+from jobs.spec import SpecError
 from jobs.spec_proto import spec_dict_to_proto, value_from_proto, value_to_proto
 
 STATE_TO_PROTO = {s: pb.JobState.Value(f"JOB_STATE_{s}") for s in
@@ -128,3 +129,24 @@ def attention_to_table(resp: pb.GetAttentionResponse) -> pa.Table:
             d[f] = list(d[f])
         rows.append(d)
     return pa.Table.from_pylist(rows)
+
+
+def models_to_proto(family: str = "") -> pb.ListModelsResponse:
+    """The registered model variants (of one family, or all) with their config fields and defaults."""
+    import dataclasses
+
+    from attention_models import list_models, model_config, model_family
+
+    families = {model_family(n) for n in list_models()}
+    if family and family not in families:
+        raise SpecError(f"family: unknown family {family!r}; known: {', '.join(sorted(families))}")
+    out = pb.ListModelsResponse()
+    for name in list_models(family or None):
+        config = model_config(name)
+        info = out.models.add(name=name, family=model_family(name))
+        for f in dataclasses.fields(config):
+            field = info.fields.add(name=f.name)
+            value = getattr(config, f.name)
+            if value is not None:
+                field.default.CopyFrom(value_to_proto(value, f"model.{f.name}"))
+    return out

@@ -361,3 +361,33 @@ class ClusterInfo(_message.Message):
     running_jobs: int
     max_running: int
     def __init__(self, address: _Optional[str] = ..., ray_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ..., cpus: _Optional[float] = ..., cpus_used: _Optional[float] = ..., gpus: _Optional[float] = ..., gpus_used: _Optional[float] = ..., queued_jobs: _Optional[int] = ..., running_jobs: _Optional[int] = ..., max_running: _Optional[int] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ("family",)
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    family: str
+    def __init__(self, family: _Optional[str] = ...) -> None: ...
+
+class ModelField(_message.Message):
+    __slots__ = ("name", "default")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    default: _spec_pb2.Value
+    def __init__(self, name: _Optional[str] = ..., default: _Optional[_Union[_spec_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "family", "fields")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    family: str
+    fields: _containers.RepeatedCompositeFieldContainer[ModelField]
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[ModelField, _Mapping]]] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...

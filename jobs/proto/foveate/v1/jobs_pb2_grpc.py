@@ -83,6 +83,11 @@ class JobServiceStub:
                 request_serializer=foveate_dot_v1_dot_jobs__pb2.DescribeClusterRequest.SerializeToString,
                 response_deserializer=foveate_dot_v1_dot_jobs__pb2.ClusterInfo.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/foveate.v1.JobService/ListModels',
+                request_serializer=foveate_dot_v1_dot_jobs__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=foveate_dot_v1_dot_jobs__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -155,6 +160,14 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """The model variants a spec may name, with their config fields and defaults (for forms and clients
+        that do not import the models).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +215,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.DescribeCluster,
                     request_deserializer=foveate_dot_v1_dot_jobs__pb2.DescribeClusterRequest.FromString,
                     response_serializer=foveate_dot_v1_dot_jobs__pb2.ClusterInfo.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=foveate_dot_v1_dot_jobs__pb2.ListModelsRequest.FromString,
+                    response_serializer=foveate_dot_v1_dot_jobs__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +469,33 @@ class JobService:
             '/foveate.v1.JobService/DescribeCluster',
             foveate_dot_v1_dot_jobs__pb2.DescribeClusterRequest.SerializeToString,
             foveate_dot_v1_dot_jobs__pb2.ClusterInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foveate.v1.JobService/ListModels',
+            foveate_dot_v1_dot_jobs__pb2.ListModelsRequest.SerializeToString,
+            foveate_dot_v1_dot_jobs__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,
