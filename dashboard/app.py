@@ -7,6 +7,7 @@ The sidebar holds the service address and token (defaults: FOVEATE_SERVER, FOVEA
 
 from __future__ import annotations
 
+import logging
 import os
 
 import streamlit as st
@@ -32,4 +33,8 @@ pages = [
 ]
 page = st.navigation(pages)
 connection_ui()
-page.run()
+try:
+    page.run()
+except Exception as exc:  # a bug, not a service answer: one line on the page, the traceback in the log
+    logging.getLogger("foveate.dashboard").exception("page %s failed", page.title)
+    st.error(f"This page failed: {type(exc).__name__}: {exc}. The dashboard's log has the details.")

@@ -29,7 +29,9 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         env["FOVEATE_TOKEN"] = args.token
     env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
-           "--server.address", args.host, "--server.headless", "true"]
+           "--server.address", args.host, "--server.headless", "true",
+           # A failure inside a live fragment still shows one line, never a traceback.
+           "--client.showErrorDetails", "type"]
     return cmd, env
 
 

@@ -129,6 +129,12 @@ def cluster(conn: Connection) -> dict[str, Any]:
     }
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def models(conn: Connection) -> list[dict[str, Any]]:
+    """The model variants the service can train: [{"name", "family", "defaults": {field: value}}]."""
+    return client(conn).models()
+
+
 def age(t: datetime | None, now: datetime | None = None) -> str:
     """'42 s', '5 min', '3 h', '2 d' since `t`."""
     if t is None:

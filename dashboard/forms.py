@@ -59,12 +59,6 @@ SAMPLERS = ["choice", "grid", "uniform", "loguniform", "randint"]
 FAMILIES = list(FAMILY_FIELDS)
 
 
-def family_of(model: str) -> str:
-    """The family of a variant by its registered naming convention (`ram-…`, `dram-…`, …)."""
-    head = model.split("-", 1)[0].lower()
-    return head if head in FAMILY_FIELDS else ""
-
-
 def parse_ints(text: str, where: str) -> list[int]:
     try:
         return [int(x) for x in text.replace(" ", "").split(",") if x]
@@ -124,42 +118,51 @@ def build_spec(*, kind: str, model: str, overrides: dict[str, Any], data: dict[s
 # ----------------------------------------------------------------------------------- widget groups
 
 
-def model_ui(models: list[str], key: str = "submit") -> tuple[str, str, str]:
-    """(kind, model name, family) chosen above the form, so the form's fields follow the family."""
+def model_ui(models: list[dict[str, Any]], recent: list[str] = (), key: str = "submit") -> tuple[str, dict[str, Any]]:
+    """(kind, model) chosen above the form, so that the form's fields follow the model's family.
+    `models` as the service lists them; the `recent` jobs' models come first."""
     c1, c2 = st.columns([1, 3])
     kind = c1.radio("Kind", ["train", "tune"], horizontal=True, key=f"{key}_kind")
-    other = "other…"
-    choice = c2.selectbox("Model", [*models, other], key=f"{key}_model",
-                          help="a registered variant (from the example specs and the jobs so far), or another name")
-    name = choice
-    if choice == other:
-        name = c2.text_input("Model name", key=f"{key}_model_other", placeholder="e.g. ram-cluttered100").strip()
-    return kind, name, family_of(name)
+    by_name = {m["name"]: m for m in models}
+    names = [n for n in dict.fromkeys(recent) if n in by_name] + sorted(set(by_name) - set(recent))
+    name = c2.selectbox("Model", names, key=f"{key}_model", format_func=lambda n: f"{n} ({by_name[n]['family']})",
+                        help="a registered variant, as the job service lists them")
+    return kind, by_name[name]
 
 
-def family_ui(family: str, key: str = "submit") -> dict[str, Any]:
-    """The family's fields; empty ones are left out (the model's default applies)."""
-    fields = FAMILY_FIELDS.get(family, [])
+def _placeholder(f: Field, default: Any) -> str:
+    if f.name == "level_classes":
+        return "the dataset's hierarchy"
+    if isinstance(default, list | tuple):
+        return ", ".join(map(str, default))
+    return "default" if default is None else f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def family_ui(family: str, defaults: dict[str, Any], key: str = "submit") -> dict[str, Any]:
+    """The family's fields that the variant has, its defaults as placeholders; empty ones are left out
+    (the default applies)."""
+    fields = [f for f in FAMILY_FIELDS.get(family, []) if f.name in defaults or f.name.startswith("optim.")]
     if not fields:
-        st.caption("No family-specific fields for this model name: its defaults apply (or use the YAML tab).")
+        st.caption("No family-specific fields for this model: its defaults apply (or use the YAML tab).")
         return {}
-    st.markdown(f"**{family.upper()} settings** · empty = the model's default")
+    st.markdown(f"**{family.upper()} settings** · empty = the model's default (shown in grey)")
     out: dict[str, Any] = {}
     cols = st.columns(3)
     for i, f in enumerate(fields):
         col = cols[i % 3]
         k = f"{key}_{family}_{f.name}"
+        hint = _placeholder(f, defaults.get(f.name))
         if f.type == "int":
             out[f.name] = col.number_input(f.label, min_value=0, step=1, value=None, help=f.help, key=k,
-                                           placeholder="default")
+                                           placeholder=hint)
         elif f.type == "float":
             out[f.name] = col.number_input(f.label, min_value=0.0, value=None, format="%g", help=f.help, key=k,
-                                           placeholder="default")
+                                           placeholder=hint)
         elif f.type == "choice":
-            v = col.selectbox(f.label, ["default", *f.choices], help=f.help, key=k)
-            out[f.name] = None if v == "default" else v
+            v = col.selectbox(f.label, [f"default ({hint})", *f.choices], help=f.help, key=k)
+            out[f.name] = None if v.startswith("default") else v
         else:
-            text = col.text_input(f.label, help=f.help, key=k, placeholder="default")
+            text = col.text_input(f.label, help=f.help, key=k, placeholder=hint)
             out[f.name] = text.strip() or None
     return {k: v for k, v in out.items() if v is not None}
 

@@ -94,6 +94,29 @@ def _fill_form(at: AppTest, data: str, model: str = "ram-cluttered60", **fields)
         (widget or at.number_input(key=key)).set_value(value)
 
 
+def test_submit_form_fields_follow_the_models_family(app):
+    """Models and their defaults come from the service (ListModels); the fields follow the family."""
+    from attention_models import list_models, model_config
+
+    at = app()
+    model = at.selectbox(key="submit_model")
+    assert sorted(model.options) == sorted(f"{n} ({n.split('-')[0]})" for n in list_models())
+    keys = lambda: {w.key for w in [*at.number_input, *at.text_input, *at.selectbox]}  # noqa: E731
+    model.set_value("ram-cluttered60").run()
+    assert {"submit_ram_num_glimpses", "submit_ram_patch_size", "submit_ram_core"} <= keys()
+    assert at.number_input(key="submit_ram_num_glimpses").proto.placeholder == str(model_config("ram-cluttered60").num_glimpses)
+    at.selectbox(key="submit_model").set_value("racnn-zoom").run()
+    assert {"submit_racnn_margin", "submit_racnn_scale_sizes", "submit_racnn_optim.alternate_every"} <= keys()
+    assert not any(k.startswith("submit_ram_") for k in keys())
+    sizes = ", ".join(map(str, model_config("racnn-zoom").scale_sizes))
+    assert at.text_input(key="submit_racnn_scale_sizes").proto.placeholder == sizes
+    at.selectbox(key="submit_model").set_value("mgcnn-zoom").run()
+    assert at.text_input(key="submit_mgcnn_level_classes").proto.placeholder == "the dataset's hierarchy"
+    assert not at.data_editor  # the search space only for tune jobs
+    at.radio(key="submit_kind").set_value("tune").run()
+    assert {"submit_trials", "submit_metric", "submit_scheduler"} <= keys() and len(at.data_editor) == 1
+
+
 def test_submit_form_shows_the_services_validation_error_beside_the_form(app, finished_jobs, tmp_path):
     at = app()
     _fill_form(at, str(tmp_path / "no-such-dataset"))

@@ -172,12 +172,6 @@ def test_form_parse_errors_name_the_field():
         forms.search_params([{"key": "lr", "sampler": "choice", "values": ""}])
 
 
-@pytest.mark.parametrize("name, family", [("ram-cluttered60", "ram"), ("dram-multidigit", "dram"),
-                                          ("racnn-cub", "racnn"), ("mgcnn-zoom", "mgcnn"), ("vit-b16", "")])
-def test_family_follows_the_variant_name(name, family):
-    assert forms.family_of(name) == family
-
-
 def test_every_registered_variant_gets_its_family_fields():
     """The form's family map covers the registry, and offers only fields the model's config has."""
     import dataclasses
@@ -185,11 +179,31 @@ def test_every_registered_variant_gets_its_family_fields():
     from attention_models import list_models, model_config, model_family
 
     for name in list_models():
-        family = forms.family_of(name)
-        assert family == model_family(name), name
         fields = {f.name for f in dataclasses.fields(model_config(name))}
-        offered = {f.name for f in forms.FAMILY_FIELDS[family] if not f.name.startswith("optim.")}
-        assert offered <= fields, (name, offered - fields)
+        offered = {f.name for f in forms.FAMILY_FIELDS[model_family(name)] if not f.name.startswith("optim.")}
+        assert offered and offered <= fields, (name, offered - fields)
+
+
+def test_list_models_carries_every_variant_with_typed_defaults():
+    """ListModels's answer (what the submit form is built from), as the client reads it back."""
+    from attention_models import list_models, model_config
+    from jobs.client import FoveateClient
+    from jobs.spec import SpecError
+    from jobs.wire import models_to_proto
+
+    resp = models_to_proto()
+    assert [m.name for m in resp.models] == list_models()
+    stub = type("Stub", (), {"ListModels": lambda self, req, metadata, timeout: models_to_proto(req.family)})()
+    client = FoveateClient("127.0.0.1:1")
+    client._stub = stub
+    racnn = {m["name"]: m for m in client.models("racnn")}
+    assert set(racnn) == set(list_models("racnn"))
+    zoom = racnn["racnn-zoom"]["defaults"]
+    assert zoom["scale_sizes"] == list(model_config("racnn-zoom").scale_sizes) and type(zoom["num_scales"]) is int
+    assert zoom["weights_path"] is None and zoom["margin"] == model_config("racnn-zoom").margin
+    client.close()
+    with pytest.raises(SpecError, match="^family: unknown family 'vit'"):
+        models_to_proto("vit")
 
 
 def test_dashboard_command_passes_server_and_token_in_the_environment(monkeypatch):

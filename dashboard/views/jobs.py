@@ -45,7 +45,7 @@ def jobs_table(filters: dict[str, Any]) -> None:
         st.info("No jobs match." if any(filters.values()) else "No jobs yet: submit one below.")
         return
     active = sum(data.is_active(j["state"]) for j in jobs)
-    st.caption(f"{len(jobs)} jobs · {active} queued or running · refreshes every 3 s while any runs")
+    st.caption(f"{len(jobs)} jobs · {active} queued or running" + (" · refreshes every 3 s" if active else ""))
     event = st.dataframe(
         table_frame(jobs), hide_index=True, width="stretch", key="jobs_table", on_select="rerun",
         selection_mode="single-row",
@@ -63,19 +63,6 @@ def jobs_table(filters: dict[str, Any]) -> None:
         job_links(job)
     else:
         st.caption("Select a row to open the job.")
-
-
-@st.fragment(run_every=3)
-def live_table(filters: dict[str, Any]) -> None:
-    jobs_table(filters)
-
-
-def models_known(jobs: list[dict[str, Any]]) -> list[str]:
-    """Variant names for the form (the service lists no models yet): the jobs' models, most recent first,
-    then the example specs' in name order."""
-    recent = list(dict.fromkeys(j["model"] for j in jobs if j["model"]))
-    examples = sorted({d.get("model", {}).get("name") for d in data.example_specs().values()} - {None, *recent})
-    return recent + examples
 
 
 def feedback_ui() -> None:
@@ -120,12 +107,19 @@ def send(spec: dict[str, Any], validate_only: bool) -> None:
 
 
 def form_tab(jobs: list[dict[str, Any]]) -> None:
-    kind, model, family = forms.model_ui(models_known(jobs))
+    try:
+        models = data.models(conn)
+    except data.ClientError as exc:
+        data.show_error(exc, "listing the service's models")
+        return
+    kind, model = forms.model_ui(models, recent=[j["model"] for j in jobs])
+    family, name = model["family"], model["name"]
+    families = {m["name"]: m["family"] for m in models}
     # The dataset of the latest job of this model (or family): the form starts from where its user was.
-    paths = [j["data_path"] for j in jobs if j["model"] == model and j["data_path"]] or \
-            [j["data_path"] for j in jobs if forms.family_of(j["model"]) == family and j["data_path"]]
+    paths = [j["data_path"] for j in jobs if j["model"] == name and j["data_path"]] or \
+            [j["data_path"] for j in jobs if families.get(j["model"]) == family and j["data_path"]]
     with st.form("submit_form", border=True):
-        raw = forms.family_ui(family)
+        raw = forms.family_ui(family, model["defaults"])
         data_section, optim, scaling, storage = forms.training_ui(data_paths=paths)
         tune = forms.tune_ui(family) if kind == "tune" else None
         c1, c2, _ = st.columns([1, 1, 4])
@@ -133,7 +127,7 @@ def form_tab(jobs: list[dict[str, Any]]) -> None:
         submit = c2.form_submit_button("Submit", type="primary")
     if validate or submit:
         try:
-            spec = forms.build_spec(kind=kind, model=model, overrides=forms.parse_overrides(family, raw),
+            spec = forms.build_spec(kind=kind, model=name, overrides=forms.parse_overrides(family, raw),
                                     data=data_section, optim=optim, scaling=scaling, tune=tune, storage_path=storage)
         except ValueError as exc:
             st.session_state["submit_feedback"] = ("error", str(exc), "")
@@ -165,7 +159,11 @@ def yaml_tab() -> None:
 
 
 filters = filters_ui()
-live_table(filters)
+try:
+    live = any(data.is_active(j["state"]) for j in data.list_jobs(conn, **filters))
+except data.ClientError:
+    live = False  # the table says why
+st.fragment(run_every=3 if live else None)(jobs_table)(filters)
 
 st.header("Submit a job")
 try:
