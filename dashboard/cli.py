@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +34,14 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
            # A failure inside a live fragment still shows one line, never a traceback.
            "--client.showErrorDetails", "type"]
     return cmd, env
+
+
+def launch(server: str, token: str | None = None, port: int = 8501, host: str = "127.0.0.1") -> subprocess.Popen:
+    """Start the dashboard in the background on `server` (for scripts such as the demo that keep their
+    own job service running); stop it with .terminate()."""
+    args = argparse.Namespace(server=server, token=token, port=port, host=host)
+    cmd, env = command(args)
+    return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
 
 
 def _dashboard(args: argparse.Namespace) -> int:

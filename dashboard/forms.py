@@ -212,7 +212,7 @@ def training_ui(key: str = "submit", data_paths: list[str] = ()) -> tuple[dict, 
 def tune_ui(family: str, key: str = "submit") -> dict[str, Any]:
     """The search: trials, metric, scheduler and the search space rows."""
     st.markdown("**Search**")
-    c = st.columns(5)
+    c = st.columns([2, 3, 2, 2, 2])
     trials = c[0].number_input("Trials", min_value=1, value=4, step=1, key=f"{key}_trials",
                                help="samples of the space (with grid search: repeats of the grid)")
     metric = c[1].selectbox("Metric", ["val_accuracy", "attention_iou", "val_loss"], key=f"{key}_metric")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -217,3 +218,29 @@ def test_dashboard_command_passes_server_and_token_in_the_environment(monkeypatc
     assert cmd[cmd.index("--server.port") + 1] == "8600"
     assert env["FOVEATE_SERVER"] == "head:50051" and env["FOVEATE_TOKEN"] == "t"
     assert isinstance(args, argparse.Namespace)
+
+
+def test_the_dashboard_needs_neither_ray_nor_the_models():
+    """DESIGN.md's import rule: the dashboard reaches the service through its gRPC client only, so it runs
+    on a machine with neither Ray nor PyTorch's models (every page module is compiled and its imports run)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ast, importlib, pathlib, sys\n"
+        "for m in ('dashboard.data', 'dashboard.drawing', 'dashboard.forms', 'dashboard.charts',\n"
+        "          'dashboard.widgets', 'dashboard.cli'):\n"
+        "    importlib.import_module(m)\n"
+        "for page in pathlib.Path('dashboard/views').glob('*.py'):\n"
+        "    for node in ast.walk(ast.parse(page.read_text())):\n"
+        "        if isinstance(node, ast.ImportFrom) and node.module:\n"
+        "            importlib.import_module(node.module)\n"
+        "        elif isinstance(node, ast.Import):\n"
+        "            [importlib.import_module(a.name) for a in node.names]\n"
+        "bad = sorted(m for m in ('ray', 'torch', 'attention_models') if m in sys.modules)\n"
+        "print(bad)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
