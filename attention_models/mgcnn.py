@@ -5,7 +5,7 @@ the class). One branch per level v:
 
     F_v   = backbone_v(whole image)                 "detection": a CNN trained on level-v labels
     E_v   = mean_c F_v                              feature energy, (B, h, w)
-    box_v = the box around the cells with E_v >= threshold * mean(E_v)     region discovery
+    box_v = the box of the blob of cells with E_v >= threshold * mean(E_v) around E_v's peak   (regions)
     G_v   = backbone_v(zoom(image, box_v))          the granularity's own region, same batched crop as RA-CNN
     d_v   = [pool(F_v), pool(G_v)]                  the level-v descriptor
     level-v classifiers on pool(F_v) and on d_v; the fine prediction is a linear classifier on the
@@ -98,21 +98,34 @@ class MGCNNConfig:
                 )
 
 
-def energy_regions(energy: Tensor, height: int, width: int, threshold: float, min_region: float) -> Tensor:
-    """Region discovery: the box around the feature cells whose energy is >= threshold × the map's mean.
+def _run_around(marked: Tensor, peak: Tensor) -> tuple[Tensor, Tensor]:
+    """The contiguous run of True in each row of `marked` (B, n) that contains index `peak` (B,):
+    (start, end) with end exclusive. Batched: the nearest unmarked index on either side of the peak."""
+    n = marked.shape[1]
+    idx = torch.arange(n, device=marked.device).expand_as(marked)  # (B, n)
+    gap = ~marked
+    start = torch.where(gap & (idx < peak.unsqueeze(1)), idx, -1).amax(dim=1) + 1
+    end = torch.where(gap & (idx > peak.unsqueeze(1)), idx, n).amin(dim=1)
+    return start, end
 
+
+def energy_regions(energy: Tensor, height: int, width: int, threshold: float, min_region: float) -> Tensor:
+    """Region discovery: the box of the blob of high-energy feature cells around the energy peak.
+
+    Cells with energy >= threshold × the map's mean are marked (SCDA's rule). SCDA keeps the largest connected
+    component; here, batched, the region spans the contiguous run of marked columns (rows) containing the
+    peak's column (row), on the marked mask projected onto each axis, so separate blobs away from the peak
+    do not stretch the box.
     energy: (B, h, w) non-negative. Returns (B, 4) x0, y0, x1, y1 in pixels of an H×W image, each side at least
-    min_region × the image side and the box inside the image. Batched: the first and last marked row and column
-    come from argmax over boolean masks.
+    min_region × the image side and the box inside the image.
     """
     B, h, w = energy.shape
     marked = energy >= threshold * energy.mean(dim=(1, 2), keepdim=True)  # (B, h, w)
-    marked |= energy == energy.amax(dim=(1, 2), keepdim=True)  # never empty
-    rows, cols = marked.any(dim=2), marked.any(dim=1)  # (B, h), (B, w)
-    y0 = rows.float().argmax(dim=1)
-    y1 = h - rows.flip(1).float().argmax(dim=1)
-    x0 = cols.float().argmax(dim=1)
-    x1 = w - cols.flip(1).float().argmax(dim=1)
+    peak = energy.flatten(1).argmax(dim=1)  # (B,)
+    py, px = torch.div(peak, w, rounding_mode="floor"), peak % w
+    marked = marked | (energy == energy.amax(dim=(1, 2), keepdim=True))  # the peak is always marked
+    x0, x1 = _run_around(marked.any(dim=1), px)  # (B,) columns
+    y0, y1 = _run_around(marked.any(dim=2), py)  # (B,) rows
     cells = torch.stack((x0, y0, x1, y1), dim=1).to(energy.dtype)  # (B, 4) in feature cells
     box = cells * energy.new_tensor([width / w, height / h, width / w, height / h])  # (B, 4) pixels
     size = energy.new_tensor([width, height])

@@ -71,6 +71,14 @@ def test_energy_regions_box_the_cells_above_the_mean():
     torch.testing.assert_close(boxes, torch.tensor([[15.0, 10.0, 35.0, 30.0], [0.0, 20.0, 20.0, 40.0]]))
 
 
+def test_energy_regions_keep_the_blob_around_the_peak():
+    energy = torch.zeros(1, 8, 8)
+    energy[0, 1:3, 1:3] = 5.0  # the peak blob: cells 1-2 → pixels 10..30 of an 80 px image
+    energy[0, 6, 6] = 3.0  # a separate, weaker blob far away must not stretch the box
+    boxes = energy_regions(energy, 80, 80, threshold=1.0, min_region=0.1)
+    torch.testing.assert_close(boxes, torch.tensor([[10.0, 10.0, 30.0, 30.0]]))
+
+
 def test_coarse_labels_come_from_the_mapping_when_the_batch_has_no_hierarchy():
     model = tiny("mgcnn-zoom", fine_to_coarse=(DIGIT_GROUPS,))
     labels = model.level_labels({"label": torch.tensor([0, 1, 3, 9])})
