@@ -159,6 +159,7 @@ class Follower:
     epochs: list[dict[str, Any]] = field(default_factory=list)  # {"trial", "epoch", **metrics}
     error: Exception | None = None
     done: bool = False
+    events: int = 0
     last_event: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -173,17 +174,19 @@ class Follower:
                     row = {"trial": event.epoch.trial, "epoch": event.epoch.epoch, **dict(event.epoch.metrics)}
                     with self._lock:
                         self.epochs.append(row)
+                self.events += 1
                 self.last_event = time.monotonic()
         except Exception as exc:  # shown by the page; the next read starts a new stream
             self.error = exc
         finally:
             self.done = True
 
-    def settle(self, quiet: float = 0.4, timeout: float = 10.0) -> None:
-        """Wait until the replayed history has arrived: the stream ended or went quiet for `quiet` s."""
-        deadline = time.monotonic() + timeout
+    def settle(self, final: bool, timeout: float = 10.0) -> None:
+        """Wait until the replayed history has arrived: a finished job's stream ends after it; a running
+        job's goes quiet (the service replays what it has at once, then waits for news)."""
+        deadline = time.monotonic() + (timeout if final else 3.0)
         while not self.done and time.monotonic() < deadline:
-            if time.monotonic() - self.last_event > quiet and self.epochs:
+            if not final and self.events and time.monotonic() - self.last_event > 0.3:
                 return
             time.sleep(0.05)
 
@@ -211,13 +214,24 @@ def _followers() -> _Followers:
     return _Followers()
 
 
-def epoch_metrics(conn: Connection, job_id: str) -> pd.DataFrame:
-    """Every reported epoch of the job so far (one row per trial and epoch), waiting briefly for the replay."""
+def epoch_metrics(conn: Connection, job_id: str, final: bool = False) -> pd.DataFrame:
+    """Every reported epoch of the job so far (one row per trial and epoch), after the replay arrived;
+    `final`: the job has ended (its stream ends too). Raises the stream's ClientError when it failed
+    before delivering anything."""
     f = _followers().get(conn, job_id)
-    f.settle()
+    f.settle(final)
     if f.error is not None and not f.epochs:
         raise f.error
     return f.frame()
+
+
+def epoch_metrics_many(conn: Connection, job_ids: list[str], finals: list[bool]) -> dict[str, pd.DataFrame]:
+    """epoch_metrics of several jobs, their streams replaying at the same time; jobs whose stream
+    failed are left out (a table shows them without progress until the next refresh)."""
+    followers = [_followers().get(conn, j) for j in job_ids]
+    for f, final in zip(followers, finals):
+        f.settle(final)
+    return {f.job_id: f.frame() for f in followers if f.error is None or f.epochs}
 
 
 def progress(job: dict[str, Any], epochs: pd.DataFrame | None) -> float:
@@ -245,17 +259,11 @@ def best_metric(job: dict[str, Any], epochs: pd.DataFrame | None) -> float | Non
 def jobs_with_progress(conn: Connection, jobs: list[dict[str, Any]], follow_limit: int = 30) -> list[dict[str, Any]]:
     """Jobs with `progress` and `best` filled in; epochs are read for the first `follow_limit` that
     have started and not succeeded (a succeeded job's result already holds its metric)."""
-    out = []
-    for i, job in enumerate(jobs):
-        epochs = None
-        if i < follow_limit and job["state"] in ("RUNNING", "FAILED", "CANCELLED", "SUCCEEDED") and (
-                job["state"] != "SUCCEEDED" or job["metric"] not in job["result_metrics"]):
-            try:
-                epochs = epoch_metrics(conn, job["id"])
-            except ClientError:
-                epochs = None
-        out.append({**job, "progress": progress(job, epochs), "best": best_metric(job, epochs)})
-    return out
+    followed = [j for j in jobs[:follow_limit] if j["state"] in ("RUNNING", "FAILED", "CANCELLED", "SUCCEEDED")
+                and (j["state"] != "SUCCEEDED" or j["metric"] not in j["result_metrics"])]
+    epochs = epoch_metrics_many(conn, [j["id"] for j in followed], [is_final_state(j["state"]) for j in followed])
+    return [{**j, "progress": progress(j, epochs.get(j["id"])), "best": best_metric(j, epochs.get(j["id"]))}
+            for j in jobs]
 
 
 # ----------------------------------------------------------------------------------- tune, attention
@@ -302,6 +310,10 @@ def example_specs() -> dict[str, dict[str, Any]]:
 
 def is_active(state: str) -> bool:
     return state in ACTIVE
+
+
+def is_final_state(state: str) -> bool:
+    return state in ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 __all__ = ["ClientError", "Connection", "is_final"]

@@ -67,7 +67,7 @@ def curves_panel(job_id: str, shown_state: str) -> None:
     if job["state"] != shown_state:
         st.rerun()
     try:
-        epochs = data.epoch_metrics(conn, job_id)
+        epochs = data.epoch_metrics(conn, job_id, final=data.is_final_state(job["state"]))
     except data.ClientError as exc:
         data.show_error(exc, "reading the job's epochs")
         return
