@@ -16,6 +16,10 @@ Hybrid loss: cross-entropy trains the action, core and glimpse nets; the baselin
 (1 if the final answer is right); REINFORCE with the baseline subtracted trains only the location net f_l
 (its input h_t is detached, and the sampled l_t carries no gradient into the glimpse net).
 
+Two choices the paper leaves open, both config fields: f_l starts near zero (glimpses start at the
+centre) and takes `policy_lr_scale`-sized steps; see `retina.shrink_last_linear` and `LearningRateScaled`
+for why (in short runs a full-size policy random-walks the glimpses off the digits).
+
 Letters: B batch, C channels, H/W image size, T glimpses, K retina scales, G patch size, N classes,
 M Monte Carlo paths.
 """

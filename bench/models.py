@@ -11,9 +11,10 @@ every key a family may read (label, sequence, hierarchy, boxes), and times full 
 per second after one warm-up step, over at least --seconds or --max-steps steps.
 
 The retina part times, at batch 128, the batched `Retina` (one integral image + one grid_sample) against
-(a) the same retina called once per sample in a Python loop and (b) kevinzakka/recurrent-visual-attention's
-per-sample slicing loop (pad, slice, avg_pool), on the paper's three geometries. The batched one should be
-at least 10x faster than the per-sample loop.
+three per-sample loops, on the paper's three geometries: (a) the naive reference of tests/test_retina.py
+(per sample and scale: pad, crop, avg_pool), (b) the same batched retina called once per sample, (c)
+kevinzakka/recurrent-visual-attention's loop (pad the batch once per scale, slice per sample, pool the
+stack). The batched one should be at least 10x faster than a per-sample loop.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attention_models import create_model, list_models  # noqa: E402
 from attention_models.retina import Retina  # noqa: E402
+from tests.test_retina import crop_and_pool_reference  # noqa: E402
 
 
 def synthetic_batch(config, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -138,11 +140,13 @@ def bench_retina(batch_size: int = 128) -> list[tuple]:
             number=1,
         )
         kz = best_ms(lambda: kevinzakka_loop(images, locations, G, K, 2), repeats=3, number=1)  # noqa: B023
-        rows.append((size, G, K, batched, read, looped, kz))
+        naive = best_ms(lambda: crop_and_pool_reference(images, locations, G, K, 2), repeats=3, number=1)  # noqa: B023
+        rows.append((size, G, K, batched, read, looped, kz, naive))
         print(
-            f"retina {size}x{size}, {K} x {G}x{G}, batch {batch_size}: batched {batched:.2f} ms "
-            f"(per further glimpse of an episode {read:.2f} ms) | per-sample loop {looped:.1f} ms "
-            f"= {looped / batched:.0f}x | kevinzakka loop {kz:.1f} ms = {kz / batched:.1f}x "
+            f"retina {size}x{size}, {K} x {G}x{G}, batch {batch_size}: batched {batched:.2f} ms/call, "
+            f"{read:.2f} ms per further glimpse of an episode\n"
+            f"    test reference loop {naive:.1f} ms = {naive / batched:.0f}x | same retina per sample "
+            f"{looped:.1f} ms = {looped / batched:.0f}x | kevinzakka loop {kz:.1f} ms = {kz / batched:.1f}x "
             f"({kz / read:.1f}x per further glimpse)",
             flush=True,
         )
