@@ -92,25 +92,24 @@ class Retina(nn.Module):
         integral's dtype (float32, or float64 for float64 images)."""
         table, mean = integral
         B, C, H1, W1 = table.shape
+        W, H = W1 - 1, H1 - 1
         G, K = self.patch_size, self.num_scales
         with torch.autocast(table.device.type, enabled=False):
-            size = table.new_tensor([W1 - 1, H1 - 1])
-            centre = (locations.to(table.dtype) + 1) / 2 * size  # (B, 2) pixels
-            points = centre.unsqueeze(1) + self.corners_px.to(table.dtype).unsqueeze(0)  # (B, P, 2) pixels
-            # align_corners=True: normalised -1 / +1 are corners 0 / W of the table. "border" repeats its
+            # align_corners=True on the (H+1, W+1) table: normalised -1 / +1 are pixel corners 0 / W, so a
+            # location l is itself the grid coordinate of the patch centre. "border" repeats the table's
             # last row and column outside, which is exactly zero padding of (image - mean).
-            grid = points / size * 2 - 1
+            offsets = self.corners_px.to(table.dtype) * table.new_tensor([2.0 / W, 2.0 / H])  # (P, 2)
+            grid = locations.to(table.dtype).unsqueeze(1) + offsets  # (B, P, 2)
             J = F.grid_sample(table, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=True)
-            J = J.reshape(B, C, K, G + 1, G + 1)
+            J = J.view(B, C, K, G + 1, G + 1)
             cell_sums = J[..., 1:, 1:] - J[..., :-1, 1:] - J[..., 1:, :-1] + J[..., :-1, :-1]  # (B, C, K, G, G)
             # Add the mean back over the part of each cell inside the image (outside reads zero).
-            corners = points.reshape(B, K, G + 1, G + 1, 2)
-            xs = torch.minimum(corners[:, :, 0, :, 0].clamp(min=0), size[0])  # (B, K, G+1)
-            ys = torch.minimum(corners[:, :, :, 0, 1].clamp(min=0), size[1])  # (B, K, G+1)
-            inside = ys.diff(dim=-1).unsqueeze(-1) * xs.diff(dim=-1).unsqueeze(-2)  # (B, K, G, G) px^2
-            cell_sums = cell_sums + mean.unsqueeze(-1) * inside.unsqueeze(1)
-            cell_area = (self.sides_px.to(table.dtype) / G) ** 2  # (K,)
-            return (cell_sums / cell_area.view(1, 1, K, 1, 1)).transpose(1, 2)  # (B, K, C, G, G)
+            inside = grid.view(B, K, G + 1, G + 1, 2).clamp(-1.0, 1.0)
+            width = inside[:, :, 0, :, 0].diff(dim=-1) * (W / 2)  # (B, K, G) px of each cell column inside
+            height = inside[:, :, :, 0, 1].diff(dim=-1) * (H / 2)  # (B, K, G) px of each cell row inside
+            cell_sums = cell_sums + mean.unsqueeze(-1) * (height.unsqueeze(-1) * width.unsqueeze(-2)).unsqueeze(1)
+            area = (self.sides_px.to(table.dtype) / G) ** 2  # (K,) px^2 per cell
+            return (cell_sums / area.view(1, 1, K, 1, 1)).transpose(1, 2)  # (B, K, C, G, G)
 
     def boxes(self, locations: Tensor, height: int, width: int) -> Tensor:
         """(..., 2) normalised centres -> (..., K, 4) pixel boxes x0, y0, x1, y1 of the K patches."""
