@@ -56,7 +56,7 @@ class RACNNConfig:
     in_channels: int = 1
     image_size: int = 96  # side of the images this variant expects (scale 1 resizes any input to scale_sizes[0])
     num_scales: int = 2  # the paper uses 3; 2 already shows the zoom
-    scale_sizes: tuple[int, ...] = (48, 48)  # input side per scale (paper 448, 224, 224)
+    scale_sizes: tuple[int, ...] = (48, 48)  # input side per scale (paper 448, 224, 224); later scales repeat the last
     backbone: str = "small"  # "small" or a torchvision classifier name (vgg19 in the paper)
     backbone_width: int = 8  # first-stage width of the "small" CNN
     weights_path: str | None = None  # local backbone weights, loaded into every scale's backbone
@@ -81,6 +81,12 @@ class RACNNConfig:
         need(self.num_classes >= 2, "num_classes", "must be >= 2")
         need(self.in_channels >= 1, "in_channels", "must be >= 1")
         need(self.image_size >= 8, "image_size", "must be >= 8")
+        need(len(self.scale_sizes) >= 1, "scale_sizes", "needs at least one size")
+        if len(self.scale_sizes) < self.num_scales:
+            # Fewer sizes than scales: the finer scales repeat the last size (as the paper's 224, 224), so
+            # num_scales alone can be searched by Tune without a matching scale_sizes per trial.
+            pad = (self.scale_sizes[-1],) * (self.num_scales - len(self.scale_sizes))
+            object.__setattr__(self, "scale_sizes", tuple(self.scale_sizes) + pad)
         need(len(self.scale_sizes) == self.num_scales, "scale_sizes", f"needs one size per scale ({self.num_scales})")
         need(all(s >= 8 for s in self.scale_sizes), "scale_sizes", "every size must be >= 8")
         check_backbone_name("model.backbone", self.backbone)

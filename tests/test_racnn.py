@@ -174,7 +174,7 @@ def test_float64_and_batch_of_one():
     [
         ({"margin": -0.1}, r"model\.margin: must be >= 0"),
         ({"num_scales": 0, "scale_sizes": ()}, r"model\.num_scales: must be >= 1"),
-        ({"num_scales": 3}, r"model\.scale_sizes: needs one size per scale"),
+        ({"num_scales": 2, "scale_sizes": (48, 48, 48)}, r"model\.scale_sizes: needs one size per scale"),
         ({"backbone": "vgg91"}, r"model\.backbone: unknown backbone 'vgg91'; known backbones: small, .*vgg19"),
         ({"min_half_side": 0.0}, r"model\.min_half_side"),
         ({"mask_steepness": 0.0}, r"model\.mask_steepness: must be > 0"),

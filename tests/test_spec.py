@@ -91,3 +91,13 @@ def test_tune_space_defaults_overrides_and_errors():
         bad = JobSpec.from_dict({**BASE, "kind": "tune", "tune": {"params": params}})
         with pytest.raises(SpecError, match=msg.replace(".", r"\.").replace("[", r"\[")):
             search_space(bad)
+
+
+def test_every_sampled_racnn_scale_count_builds_a_valid_spec():
+    from attention_models import create_model
+
+    spec = JobSpec.from_dict({**BASE, "model": {"name": "racnn-zoom"}, "kind": "tune", "tune": {}})
+    for n in search_space(spec)["model.num_scales"]["choice"]:
+        trial = JobSpec.from_dict(apply_params(spec.to_dict(), {"model.num_scales": n}))
+        model = create_model(trial.model.name, **trial.model.overrides)
+        assert model.config.num_scales == n == len(model.config.scale_sizes)
