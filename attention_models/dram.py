@@ -35,11 +35,11 @@ from torch import Tensor, nn
 
 from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
+from attention_models.ram import monte_carlo_average
 from attention_models.registry import register_variant
 from attention_models.retina import (
     LearningRateScaled,
     Retina,
-    average_paths,
     gaussian_location,
     shrink_last_linear,
 )
@@ -318,15 +318,7 @@ class DRAM(AttentionModel):
         if M == 0:
             return self(images, sample=False)
         out = self(images.repeat_interleave(M, dim=0), sample=True, generator=generator)
-        first = slice(None, None, M)
-        return DRAMOutput(
-            logits=average_paths(out.logits, M),
-            locations=out.locations[first],
-            location_means=out.location_means[first],
-            log_pi=out.log_pi[first],
-            baselines=out.baselines[first],
-            attention=Attention(out.attention.boxes[first], kind="glimpse"),
-        )
+        return monte_carlo_average(out, M)
 
 
 register_variant(
