@@ -23,7 +23,7 @@ class FinishedJobs:
     data: str  # the RAM jobs' dataset
     ram: str  # train: RAM on cluttered60, 2 epochs, 3 glimpses
     racnn: str  # train: RA-CNN on zoom, 2 epochs
-    tune: str  # tune: RAM, grid over 1 and 2 glimpses, 2 trials x 2 epochs
+    tune: str  # tune: RAM, grid over 1 and 2 glimpses, 2 trials x 1 epoch
 
 
 def _agent_log(head) -> str:
@@ -52,7 +52,7 @@ def finished_jobs(ray_head, tiny_dataset, tmp_path_factory) -> FinishedJobs:
         racnn = client.submit(tiny_spec(zoom, out, epochs=2, model={"name": "racnn-zoom", "overrides": {}},
                                         optim={"attention_init_steps": 1, "alternate_every": 1, "batch_size": 16}),
                               owner="bob")
-        tune = client.submit(tiny_spec(tiny_dataset, out, epochs=2, kind="tune", data={"probe_count": 2},
+        tune = client.submit(tiny_spec(tiny_dataset, out, epochs=1, kind="tune", data={"probe_count": 2},
                                        scaling={"num_workers": 1},  # Tune needs a Train worker to report
                                        tune={"space": "none", "params": {"model.num_glimpses": {"grid": [1, 2]}},
                                              "search": "grid", "num_trials": 1, "scheduler": "fifo"}),

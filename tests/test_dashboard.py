@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from service_harness import wait_for
 from streamlit.testing.v1 import AppTest
-
-from jobs.client import state_name
 
 pytest_plugins = ["dashboard_harness"]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -168,8 +167,9 @@ def test_a_job_submitted_with_the_form_can_be_followed_and_cancelled(app, finish
     assert page.selectbox(key="job_picker").value == job_id
     page.button(key=f"cancel_{job_id}").click().run()
     assert not page.exception and not _errors(page)
-    assert state_name(finished_jobs.client.get(job_id).state) == "CANCELLED"
-    assert any(s.value.endswith("CANCELLED") for s in page.success)
+    outcome = [s.value for s in page.success if s.value.startswith(job_id)]
+    assert outcome and outcome[0].endswith(("CANCELLED", "cancel requested; Ray is stopping it"))
+    wait_for(finished_jobs.client, job_id, ("CANCELLED",), timeout=60)  # Ray confirms within seconds
 
 
 # ----------------------------------------------------------------------------------------------- job
@@ -193,7 +193,7 @@ def test_job_page_of_a_tune_job_shows_every_trials_curves(app, finished_jobs):
     at = app("views/job.py", job=finished_jobs.tune)
     assert not _errors(at)
     epochs = _table(at)[0]
-    assert len(set(epochs["trial"])) == 2 and sorted(set(epochs["epoch"])) == [0, 1]
+    assert len(set(epochs["trial"])) == 2 and list(epochs["epoch"]) == [0, 0]
     assert "Best trial:" in _text(at)
 
 

@@ -28,10 +28,12 @@ def trials_panel(job: dict) -> None:
                 "parameters appear when it ends.")
     rows = charts.final_rows(table, metric, mode)
     best = best or (rows["trial"].iloc[0] if metric in rows and len(rows) else "")
+    rows = pd.concat([rows[rows["trial"] == best], rows[rows["trial"] != best]], ignore_index=True)  # ties
     params = [c for c in table.columns if c.startswith("param.")]
 
     st.subheader("Trials")
-    st.caption(f"one row per trial at its best epoch by {metric} ({mode}); the best trial is highlighted")
+    st.caption(f"one row per trial at its best epoch by {metric} ({mode}); the search's best trial first, "
+               "highlighted")
     shown = rows[["trial", "epoch", *params, *[c for c in (metric, "val_accuracy", "val_loss", "attention_iou")
                                                 if c in rows and c != "epoch"]]]
     shown = shown.loc[:, ~shown.columns.duplicated()]
