@@ -128,6 +128,9 @@ def up(
     bindir = os.path.dirname(sys.executable)
     cmd = [os.path.join(bindir, "ray"), "start", "--head", "--block", f"--port={port}",
            f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
+           # The job agent's port is fixed (52365) by default: a second Ray on the machine (a test session's,
+           # another user's) would hold it and this head's Jobs API would never get an agent.
+           f"--dashboard-agent-listen-port={_free_port()}",
            f"--temp-dir={temp_dir}", "--disable-usage-stats"]
     if num_cpus is not None:
         cmd.append(f"--num-cpus={num_cpus}")
