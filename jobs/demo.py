@@ -4,12 +4,14 @@
    draws a grid of its samples with their boxes;
 2. starts the embedded job service: a local Ray head of its own and the gRPC server on localhost;
 3. submits a RAM job through the service (2 Ray Train workers), follows it with a progress bar, and
-   prints its accuracy, its attention score and where its attention records are.
+   prints its accuracy, its attention score and where its attention records are;
+4. in a terminal, opens the dashboard on that service (http://127.0.0.1:8501) until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,6 +43,24 @@ def demo_spec(data: Path) -> dict:
     }
 
 
+def show_dashboard(server: str) -> None:
+    """Open the Streamlit dashboard on the demo's service; keep both up until Ctrl-C when a person is
+    watching (a terminal), otherwise only say how to open it."""
+    cmd = [sys.executable, "-m", "jobs.cli", "dashboard", "--server", server, "--port", "8501"]
+    if not sys.stdin.isatty() or os.environ.get("CI"):
+        print("dashboard: run `make demo` in a terminal to keep the service up and open it, or "
+              "`foveate serve` + `foveate dashboard`")
+        return
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    print("\ndashboard with the demo job: http://127.0.0.1:8501  (Ctrl-C stops the dashboard and the service)",
+          flush=True)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def main() -> int:
     from cluster import local
     from cluster.jobs_api import RayJobsAPI, ray_token
@@ -68,7 +88,9 @@ def main() -> int:
                 print(f"\nRAM on cluttered60: val accuracy {m['val_accuracy']:.3f}, attention IoU "
                       f"{m['attention_iou']:.3f} (mean IoU of the glimpses with the digit's box)")
             print(f"service catalog: {OUT / 'catalog.db'}; Ray dashboard: {head.dashboard_url}")
-            return 0 if state_name(job.state) == "SUCCEEDED" else 1
+            ok = state_name(job.state) == "SUCCEEDED"
+        show_dashboard(f"127.0.0.1:{port}")
+        return 0 if ok else 1
     finally:
         server.stop(grace=2)
         service.stop()
