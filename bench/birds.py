@@ -5,7 +5,7 @@
 For each model: top-1 accuracy per scale (RA-CNN) or per hierarchy level (MG-CNN) and fused, and the mean
 IoU of the learned boxes with the real bird box, against the whole image and a centred box of the same size.
 No ImageNet weights (none are downloaded): accuracy will be far below the papers'; the question is whether
-the attention finds the bird. Writes <model>.json and <model>_boxes.png under --out.
+the attention finds the bird. Writes <model>.json, <model>.pt (config and weights) and <model>_boxes.png under --out.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         report = {"model": name, "levels": levels, "schedule": asdict(schedule), "size": args.size, **run, **result}
         print(json.dumps(report, indent=1), flush=True)
         (args.out / f"{name}.json").write_text(json.dumps(report, indent=1))
+        torch.save({"config": model.config, "state_dict": model.state_dict()}, args.out / f"{name}.pt")
         second = "iou_scale2" if "iou_scale2" in result else f"iou_level{len(levels)}"
         draw_boxes(
             args.out / f"{name}_boxes.png", test_set, boxes, truth, count=18,
