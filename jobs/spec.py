@@ -150,6 +150,8 @@ class JobSpec:
         if self.kind == "tune":
             _check(self.tune is not None, "tune", "required when kind is 'tune'")
             self.tune.validate("tune")
+            # Train's local mode (0 workers) reports nothing that Tune's callback can forward.
+            _check(self.scaling.num_workers >= 1, "scaling.num_workers", "must be >= 1 for a tune job")
         _check(bool(self.storage_path), "storage_path", "must not be empty")
         try:
             model_config(self.model.name, **self.model.overrides)

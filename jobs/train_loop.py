@@ -213,6 +213,8 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
                 if init_steps > 0 and hasattr(raw, "attention_init_losses"):
                     terms = raw.attention_init_losses(out, batch)
                     init_steps -= 1
+                    # Every group steps: only the attention net's parameters get a gradient from this loss.
+                    phase = None
                 else:
                     terms = _losses(raw, out, batch, phase)
             total = sum(terms.values())

@@ -84,7 +84,8 @@ def test_not_found_and_invalid_requests(paused):
     ({"data": {"path": "/nonexistent/ds"}}, "data.path: no dataset at /nonexistent/ds"),
     ({"scaling": {"num_workers": 64}}, "scaling: 64 workers"),
     ({"model": {"overrides": {"num_glimpses": 0}}}, "model.num_glimpses"),
-    ({"kind": "tune", "tune": {"params": {"bogus.key": {"choice": [1]}}}}, "tune.params.bogus.key"),
+    ({"kind": "tune", "tune": {"params": {"bogus.key": {"choice": [1]}}}, "scaling": {"num_workers": 1}},
+     "tune.params.bogus.key"),
 ])
 def test_invalid_specs_are_invalid_argument_naming_the_field(paused, change, field):
     client, _, spec = paused
@@ -109,7 +110,8 @@ def test_requests_over_the_size_limit_are_refused(paused):
 
 def test_list_filters_and_pages(paused, tmp_path):
     client, _, spec = paused
-    tune = {**spec, "kind": "tune", "tune": {"space": "none", "params": {"lr": {"choice": [0.001]}}}}
+    tune = {**spec, "kind": "tune", "tune": {"space": "none", "params": {"lr": {"choice": [0.001]}}},
+            "scaling": {"num_workers": 1}}
     made = [client.submit(spec, owner="ann"), client.submit(spec, owner="bob"),
             client.submit({**spec, "model": {"name": "ram-mnist28"}}, owner="ann"),
             client.submit(tune, owner="ann"), client.submit(tune, owner="bob")]
