@@ -169,13 +169,25 @@ def _wait_ready(info: HeadInfo, proc: subprocess.Popen, timeout: float) -> None:
             tail = Path(info.log_path).read_text(errors="replace")[-2000:]
             raise RuntimeError(f"ray start exited with code {proc.returncode}; log {info.log_path}:\n{tail}")
         try:
-            if requests.get(f"{info.dashboard_url}/api/jobs/", headers=headers, timeout=2).status_code == 200:
+            if (requests.get(f"{info.dashboard_url}/api/jobs/", headers=headers, timeout=2).status_code == 200
+                    and _node_reported(info)):
                 return
         except requests.RequestException:
             pass
         time.sleep(0.5)
     raise TimeoutError(f"the Ray head did not answer at {info.dashboard_url} within {timeout:.0f} s "
                        f"(log: {info.log_path})")
+
+
+def _node_reported(info: HeadInfo) -> bool:
+    """The head's own node shows in the dashboard with its CPUs: until then placement checks see an
+    empty cluster (a few seconds after the Jobs API first answers)."""
+    from cluster.jobs_api import RayJobsAPI
+
+    try:
+        return RayJobsAPI(info.dashboard_url, info.token(), timeout=2).describe().cpus > 0
+    except Exception:  # the dashboard is still coming up: ask again
+        return False
 
 
 def down(state_dir: str | Path | None = None, timeout: float = 30.0) -> bool:
