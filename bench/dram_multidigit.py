@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--max-digits", type=int, default=5, help="recipe option: sequences of 1..max_digits")
+    parser.add_argument("--size", type=int, default=128, help="recipe option: canvas side (the model's image_size)")
     parser.add_argument("--train-count", type=int, default=30000, help="canvases per drawing of the training set")
     parser.add_argument("--source", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     parser.add_argument("--model-overrides", default="{}", help="JSON config overrides of dram-multidigit")
@@ -109,11 +110,13 @@ def main(argv: list[str] | None = None) -> None:
     source = args.source if Path(args.source).is_dir() else None
 
     def data(split: str, count: int, seed: int):
-        return build_recipe("multidigit", count=count, seed=seed, split=split, source=source, max_digits=args.max_digits)
+        return build_recipe(
+            "multidigit", count=count, seed=seed, split=split, source=source, max_digits=args.max_digits, size=args.size
+        )
 
     torch.manual_seed(args.seed)
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.model_overrides).items()}
-    overrides = {"max_digits": args.max_digits, **given}
+    overrides = {"max_digits": args.max_digits, "image_size": args.size, **given}
     model = create_model("dram-multidigit", **overrides)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     test = data("test", args.test_count, 0).to_batch()
