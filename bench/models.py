@@ -97,7 +97,7 @@ def bench_models(names: list[str], batch_size: int, seconds: float, max_steps: i
         ips = steps * batch_size / elapsed
         shape = f"{model.config.in_channels}x{model.config.image_size}x{model.config.image_size}"
         rows.append((name, ips, shape))
-        print(f"{name:20s} {shape:>12s}  {ips:9.1f} images/s  ({steps} steps of {batch_size})", flush=True)
+        print(f"{name:20s} {shape:>12s}  {ips:9.2f} images/s  ({steps} steps of {batch_size})", flush=True)
     return rows
 
 
