@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,18 @@ def connect(
     if ray.is_initialized():
         return ray.get_runtime_context()
     if address is None:
+        # Ray's own actors (Train V2's placement-group cleaner, the State API it calls) find "their" Ray by
+        # auto-detection, which fails with "multiple active Ray instances" when another Ray runs on the
+        # machine, and Tune trials then hang on leaked placement groups. Choosing the dashboard port here
+        # lets every process of this job be told the address outright.
+        env = {}
+        if include_dashboard:
+            port = _free_port()
+            env["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
         return ray.init(
+            dashboard_host="127.0.0.1",
+            dashboard_port=port if include_dashboard else None,
+            runtime_env={"env_vars": env} if env else None,
             num_cpus=num_cpus,
             num_gpus=num_gpus,
             object_store_memory=object_store_memory,
@@ -56,6 +68,12 @@ def connect(
             configure_logging=False,
         )
     return ray.init(address=address, namespace=namespace)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def resources() -> ClusterResources:

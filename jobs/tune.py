@@ -176,6 +176,18 @@ def trials_table(spec: JobSpec, trial_params: dict[str, dict[str, Any]]) -> pa.T
     return pa.table({k: [r.get(k) for r in rows] for k in keys}) if rows else pa.table({"trial": pa.array([], pa.string())})
 
 
+def latest_checkpoint(train_run: str) -> str | None:
+    """The newest `checkpoint_*` directory of a Ray Train run (their names sort by time), or None."""
+    import pyarrow.fs as pafs
+
+    fs, path = storage.resolve(train_run)
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        return None
+    dirs = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(path))
+                  if i.type == pafs.FileType.Directory and i.base_name.startswith("checkpoint_"))
+    return storage.join(train_run, dirs[-1]) if dirs else None
+
+
 def run_tune(spec: JobSpec) -> TuneResult:
     """Search `spec.tune`'s space on the connected cluster; resume the same-named run if it exists."""
     from ray import tune
@@ -226,6 +238,10 @@ def run_tune(spec: JobSpec) -> TuneResult:
     best_trial = best_trial or next(iter(trial_params))
     history = storage.read_json(storage.join(run_dir(spec, best_trial), "metrics.json"), [])
     info = storage.read_json(storage.join(run_dir(spec, best_trial), "result.json"), {})
+    if not info.get("checkpoint"):
+        # A trial that reaches the scheduler's max_t is stopped by Tune before its driver returns and
+        # writes result.json: its checkpoints are still in the trial's Train run directory.
+        info["checkpoint"] = latest_checkpoint(storage.join(storage_path, f"{name}-{best_trial}"))
     pick = max if t.mode == "max" else min
     best_metrics = pick(history, key=lambda m: m.get(t.metric, float("nan"))) if history else {}
     out = TuneResult(best_trial, trial_params.get(best_trial, {}), best_metrics, info.get("checkpoint"),

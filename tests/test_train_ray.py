@@ -81,13 +81,16 @@ def test_restarted_run_resumes_from_its_last_checkpoint(ray_session, datasets, t
 
 def _kill_a_worker_after_first_epoch(spec: JobSpec, killed: list[int]) -> None:
     """SIGKILL one Ray Train worker process as soon as the run has reported its first epoch."""
+    import ray
     from ray.util.state import list_actors
 
+    # This session's dashboard by address: auto-detection fails when another Ray runs on the machine.
+    dashboard = "http://" + ray._private.worker._global_node.webui_url
     uri = storage.join(run_dir(spec), "metrics.json")
     deadline = time.time() + 240
     pids: list[int] = []
     while time.time() < deadline and not pids:  # find the workers while they start
-        pids = [a.pid for a in list_actors(filters=[("state", "=", "ALIVE")], detail=True)
+        pids = [a.pid for a in list_actors(address=dashboard, filters=[("state", "=", "ALIVE")], detail=True)
                 if "RayTrainWorker" in a.class_name and a.pid]
         time.sleep(0.2)
     while time.time() < deadline and not storage.read_json(uri, []):
@@ -131,3 +134,4 @@ def test_tune_four_trials_with_asha_names_a_best_trial(ray_session, datasets, tm
     assert set(result.best_config) == {"model.num_glimpses", "optim.lr"}
     assert all("attention_iou" in r and "param.model.num_glimpses" in r for r in table)
     assert "val_accuracy" in result.best_metrics
+    assert result.best_checkpoint and os.path.exists(os.path.join(result.best_checkpoint, "state.pt"))
