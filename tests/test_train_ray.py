@@ -135,3 +135,7 @@ def test_tune_four_trials_with_asha_names_a_best_trial(ray_session, datasets, tm
     assert all("attention_iou" in r and "param.model.num_glimpses" in r for r in table)
     assert "val_accuracy" in result.best_metrics
     assert result.best_checkpoint and os.path.exists(os.path.join(result.best_checkpoint, "state.pt"))
+    # The same job again (as after a restart of its driver) restores the tuner instead of starting over.
+    again = run_tune(spec)
+    assert {r["trial"] for r in storage.read_table(again.trials_table).to_pylist()} == trials
+    assert again.best_trial == result.best_trial
