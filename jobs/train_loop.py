@@ -103,6 +103,16 @@ def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def _average_gradients(model: nn.Module, world_size: int) -> None:
+    """All-reduce (mean) the gradients that exist; every rank has the same set (same model, same loss)."""
+    import torch.distributed as dist
+
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world_size
+
+
 def _autocast(spec: JobSpec, device: torch.device):
     if spec.optim.mixed_precision and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
@@ -208,20 +218,27 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
         for batch in itertools.islice(batches, steps_per_epoch):
             batch = _to(batch, device)
             phase = phases[(step // spec.optim.alternate_every) % len(phases)] if phases else None
-            with _autocast(spec, device):
-                out = model(batch["image"])
-                if init_steps > 0 and hasattr(raw, "attention_init_losses"):
-                    terms = raw.attention_init_losses(out, batch)
-                    init_steps -= 1
-                    # Every group steps: only the attention net's parameters get a gradient from this loss.
-                    phase = None
-                else:
-                    terms = _losses(raw, out, batch, phase)
-            total = sum(terms.values())
-            _check_finite(total, terms, step)
-            for opt in optimizers.values():
-                opt.zero_grad(set_to_none=True)
-            total.backward()
+            init = init_steps > 0 and hasattr(raw, "attention_init_losses")
+            # The init loss reaches only the attention net; DDP would wait forever for the other parameters'
+            # gradients, so these few steps skip its reducer and average the gradients they made by hand.
+            manual = init and model is not raw
+            with model.no_sync() if manual else nullcontext():
+                with _autocast(spec, device):
+                    out = model(batch["image"])
+                    if init:
+                        terms = raw.attention_init_losses(out, batch)
+                        init_steps -= 1
+                        # Every group steps: only the attention net's parameters get a gradient from this loss.
+                        phase = None
+                    else:
+                        terms = _losses(raw, out, batch, phase)
+                total = sum(terms.values())
+                _check_finite(total, terms, step)
+                for opt in optimizers.values():
+                    opt.zero_grad(set_to_none=True)
+                total.backward()
+            if manual:
+                _average_gradients(raw, world_size)
             if spec.optim.grad_clip:
                 torch.nn.utils.clip_grad_norm_(raw.parameters(), spec.optim.grad_clip)
             for name, opt in optimizers.items():
