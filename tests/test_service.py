@@ -87,6 +87,8 @@ def test_queue_runs_by_priority_and_cancels_running_and_queued_jobs(ray_head, ti
     out = str(tmp_path / "out")
     with running_server(ray_head, str(tmp_path / "c.db"), max_running=1) as (client, _, _):
         long = client.submit(tiny_spec(tiny_dataset, out, epochs=1000))
+        # The slot is taken before the others arrive: else the queue would rightly start `high` first.
+        wait_for(client, long.id, ("PENDING", "RUNNING"))
         low = client.submit(tiny_spec(tiny_dataset, out), priority=0)
         high = client.submit(tiny_spec(tiny_dataset, out), priority=5)
         wait_for(client, long.id, ("RUNNING",))

@@ -139,3 +139,63 @@ def test_tune_four_trials_with_asha_names_a_best_trial(ray_session, datasets, tm
     again = run_tune(spec)
     assert {r["trial"] for r in storage.read_table(again.trials_table).to_pylist()} == trials
     assert again.best_trial == result.best_trial
+
+
+def _tune_state(spec: JobSpec) -> tuple[dict[str, float], float]:
+    """(finished trial -> mtime of its result.json, newest mtime of the tuner's saved state)."""
+    base = os.path.dirname(run_dir(spec, "x"))
+    done = {}
+    for trial in os.listdir(base) if os.path.isdir(base) else []:
+        if os.path.exists(os.path.join(base, trial, "result.json")):
+            done[trial] = os.path.getmtime(os.path.join(base, trial, "result.json"))
+    tuner = os.path.join(spec.storage_path, f"{spec.name}-tuner")
+    states = [os.path.getmtime(os.path.join(tuner, f)) for f in os.listdir(tuner)
+              if f.startswith("experiment_state")] if os.path.isdir(tuner) else []
+    return done, max(states, default=0.0)
+
+
+def test_tune_job_killed_mid_run_resumes_its_trials(datasets, tmp_path):
+    """`foveate tune` SIGKILLed (with its embedded Ray) after one of its two trials finished; run again, it
+    restores the same trials: the finished one is not rerun, the other runs to the end, a best one is named."""
+    import json
+    import subprocess
+    import sys
+
+    spec = _spec(datasets, tmp_path, name="crash", kind="tune", scaling={"num_workers": 1},
+                 optim={"epochs": 3}, data={"probe_count": 2},
+                 tune={"space": "none", "params": {"model.num_glimpses": {"grid": [1, 2]}},
+                       "num_trials": 1, "scheduler": "fifo", "search": "grid", "max_concurrent_trials": 1})
+    path = tmp_path / "crash.json"
+    path.write_text(json.dumps(spec.to_dict()))
+    cmd = [sys.executable, "-m", "jobs.cli", "tune", str(path)]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Its own session, so that one killpg takes the CLI and the local Ray it started (a crash, not a stop).
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    done: dict[str, float] = {}
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            done, saved = _tune_state(spec)
+            # Kill once a trial has finished and the tuner has saved its state since (every ~10 s).
+            if done and saved > max(done.values()):
+                break
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the tune job finished before it could be killed"
+    assert len(done) == 1
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    table = storage.read_table(storage.join(run_dir(spec), "trials.parquet")).to_pylist()
+    trials = {r["trial"] for r in table}
+    assert set(done) <= trials and len(trials) == 2, "the restarted job did not restore the same trials"
+    assert sorted({r["param.model.num_glimpses"] for r in table}) == [1, 2]
+    after, _ = _tune_state(spec)
+    assert len(after) == 2
+    assert all(after[t] == m for t, m in done.items()), "a trial that had finished was run again"
+    for t in trials:
+        epochs = [h["epoch"] for h in storage.read_json(storage.join(run_dir(spec, t), "metrics.json"))]
+        assert epochs == [0, 1, 2]
+    assert json.loads((tmp_path / "crash" / "best.json").read_text())["best_trial"] in trials
