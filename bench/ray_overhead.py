@@ -12,6 +12,8 @@ import statistics
 import tempfile
 import time
 
+import torch
+
 from cluster import connect
 from jobs import storage
 from jobs.data.recipes import build_recipe
@@ -47,6 +49,9 @@ def main() -> None:
 
     rows = []
     s = spec("plain", 0)
+    # A Train worker with 1 CPU runs torch on 1 thread (Ray sets OMP_NUM_THREADS); so does the baseline,
+    # else the ratio measures thread counts, not Ray.
+    torch.set_num_threads(1)
     t0 = time.perf_counter()
     fit(s, lambda m, st: None)
     rows.append(("plain PyTorch loop, in process", time.perf_counter() - t0, steady(s)))
