@@ -84,7 +84,11 @@ class Retina(nn.Module):
         with torch.autocast(images.device.type, enabled=False):
             x = images if images.dtype == torch.float64 else images.float()
             mean = x.mean(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
-            table = F.pad((x - mean).cumsum(dim=-1).cumsum(dim=-2), (1, 0, 1, 0))
+            # In place in one (H+1, W+1) buffer: no padded copy, no intermediates (~20 % of the call).
+            B, C, H, W = x.shape
+            table = x.new_zeros(B, C, H + 1, W + 1)
+            table[..., 1:, 1:].copy_(x).sub_(mean)
+            table.cumsum_(dim=-1).cumsum_(dim=-2)
         return IntegralImage(table, mean)
 
     def read(self, integral: IntegralImage, locations: Tensor) -> Tensor:
