@@ -62,7 +62,8 @@ def glimpse_distance(model, batch: dict[str, torch.Tensor]) -> list[float]:
 def train_one(glimpses: int, args, train_source: str, test: dict[str, torch.Tensor], log) -> dict:
     torch.manual_seed(args.seed)
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.model_overrides).items()}
-    model = create_model(args.model, num_glimpses=glimpses, location_std=args.location_std, **overrides)
+    # --model-overrides wins over the flags, so any config field can be set one way.
+    model = create_model(args.model, **{"num_glimpses": glimpses, "location_std": args.location_std, **overrides})
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)
     probe = {k: v[:1000] for k, v in test.items()}
