@@ -35,12 +35,12 @@ from torch import Tensor, nn
 
 from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
-from attention_models.ram import monte_carlo_average
 from attention_models.registry import register_variant
 from attention_models.retina import (
     LearningRateScaled,
     Retina,
     gaussian_location,
+    monte_carlo_average,
     shrink_last_linear,
 )
 

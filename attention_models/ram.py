@@ -26,7 +26,6 @@ M Monte Carlo paths.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -39,8 +38,8 @@ from attention_models.registry import register_variant
 from attention_models.retina import (
     LearningRateScaled,
     Retina,
-    average_paths,
     gaussian_location,
+    monte_carlo_average,
     shrink_last_linear,
     uniform_location,
 )
@@ -253,21 +252,6 @@ class RAM(AttentionModel):
             return self(images, sample=False)
         out = self(images.repeat_interleave(M, dim=0), sample=True, generator=generator)
         return monte_carlo_average(out, M)
-
-
-def monte_carlo_average(out, M: int):
-    """Fold an episode output over B * M repeated images (each image's M paths adjacent) back to B:
-    logits become the log of the path-averaged probabilities, every other field is the first path's."""
-    first = slice(None, None, M)
-    return dataclasses.replace(
-        out,
-        logits=average_paths(out.logits, M),
-        locations=out.locations[first],
-        location_means=out.location_means[first],
-        log_pi=out.log_pi[first],
-        baselines=out.baselines[first],
-        attention=Attention(out.attention.boxes[first], kind=out.attention.kind),
-    )
 
 
 register_variant(

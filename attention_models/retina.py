@@ -20,12 +20,15 @@ Letters: B batch, C channels, H/W image size, K retina scales, G patch size, P s
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from attention_models.base import Attention
 
 
 class IntegralImage(NamedTuple):
@@ -182,3 +185,18 @@ def average_paths(logits: Tensor, samples: int) -> Tensor:
     BM = logits.shape[0]
     log_p = logits.float().log_softmax(dim=-1).reshape(BM // samples, samples, *logits.shape[1:])
     return log_p.logsumexp(dim=1) - math.log(samples)
+
+
+def monte_carlo_average(out: Any, M: int) -> Any:
+    """Fold an episode output over B * M repeated images (each image's M paths adjacent) back to B:
+    logits become the log of the path-averaged probabilities, every other field is the first path's."""
+    first = slice(None, None, M)
+    return dataclasses.replace(
+        out,
+        logits=average_paths(out.logits, M),
+        locations=out.locations[first],
+        location_means=out.location_means[first],
+        log_pi=out.log_pi[first],
+        baselines=out.baselines[first],
+        attention=Attention(out.attention.boxes[first], kind=out.attention.kind),
+    )

@@ -50,13 +50,11 @@ def connect(
         # auto-detection, which fails with "multiple active Ray instances" when another Ray runs on the
         # machine, and Tune trials then hang on leaked placement groups. Choosing the dashboard port here
         # lets every process of this job be told the address outright.
-        env = {}
-        if include_dashboard:
-            port = _free_port()
-            env["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+        port = free_port() if include_dashboard else None
+        env = {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"} if port else {}
         return ray.init(
             dashboard_host="127.0.0.1",
-            dashboard_port=port if include_dashboard else None,
+            dashboard_port=port,
             runtime_env={"env_vars": env} if env else None,
             num_cpus=num_cpus,
             num_gpus=num_gpus,
@@ -70,7 +68,8 @@ def connect(
     return ray.init(address=address, namespace=namespace)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

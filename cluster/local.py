@@ -18,12 +18,13 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from cluster.connect import free_port
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,6 @@ def default_state_dir() -> Path:
 
 def _state_file(state_dir: Path) -> Path:
     return state_dir / "head.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _alive(pid: int) -> bool:
@@ -123,14 +118,14 @@ def up(
     token_path = ensure_token(state_dir)
     digest = hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:8]
     temp_dir = temp_dir or f"/tmp/fvray-{os.getuid()}-{digest}"
-    port = port or _free_port()
-    dashboard_port = dashboard_port or _free_port()
+    port = port or free_port()
+    dashboard_port = dashboard_port or free_port()
     bindir = os.path.dirname(sys.executable)
     cmd = [os.path.join(bindir, "ray"), "start", "--head", "--block", f"--port={port}",
            f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
            # The job agent's port is fixed (52365) by default: a second Ray on the machine (a test session's,
            # another user's) would hold it and this head's Jobs API would never get an agent.
-           f"--dashboard-agent-listen-port={_free_port()}",
+           f"--dashboard-agent-listen-port={free_port()}",
            f"--temp-dir={temp_dir}", "--disable-usage-stats"]
     if num_cpus is not None:
         cmd.append(f"--num-cpus={num_cpus}")

@@ -28,6 +28,7 @@ from jobs.spec_proto import value_from_proto
 ROOT = Path(__file__).resolve().parents[1]
 STATES = ["QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
 ACTIVE = ("QUEUED", "PENDING", "RUNNING")
+FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def best_metric(job: dict[str, Any], epochs: pd.DataFrame | None) -> float | Non
 def jobs_with_progress(conn: Connection, jobs: list[dict[str, Any]], follow_limit: int = 30) -> list[dict[str, Any]]:
     """Jobs with `progress` and `best` filled in; epochs are read for the first `follow_limit` that
     have started and not succeeded (a succeeded job's result already holds its metric)."""
-    followed = [j for j in jobs[:follow_limit] if j["state"] in ("RUNNING", "FAILED", "CANCELLED", "SUCCEEDED")
+    followed = [j for j in jobs[:follow_limit] if (j["state"] == "RUNNING" or is_final_state(j["state"]))
                 and (j["state"] != "SUCCEEDED" or j["metric"] not in j["result_metrics"])]
     epochs = epoch_metrics_many(conn, [j["id"] for j in followed], [is_final_state(j["state"]) for j in followed])
     return [{**j, "progress": progress(j, epochs.get(j["id"])), "best": best_metric(j, epochs.get(j["id"]))}
@@ -313,7 +314,7 @@ def is_active(state: str) -> bool:
 
 
 def is_final_state(state: str) -> bool:
-    return state in ("SUCCEEDED", "FAILED", "CANCELLED")
+    return state in FINAL
 
 
 __all__ = ["ClientError", "Connection", "is_final"]

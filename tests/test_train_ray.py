@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -143,7 +144,7 @@ def test_tune_four_trials_with_asha_names_a_best_trial(ray_session, datasets, tm
 
 def _tune_state(spec: JobSpec) -> tuple[dict[str, float], float]:
     """(finished trial -> mtime of its result.json, newest mtime of the tuner's saved state)."""
-    base = os.path.dirname(run_dir(spec, "x"))
+    base = os.path.join(run_dir(spec), "trials")  # run_dir(spec, trial) for each trial
     done = {}
     for trial in os.listdir(base) if os.path.isdir(base) else []:
         if os.path.exists(os.path.join(base, trial, "result.json")):
@@ -182,7 +183,8 @@ def test_tune_job_killed_mid_run_resumes_its_trials(datasets, tmp_path):
                 break
             time.sleep(0.5)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # gone already if the job finished first
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the tune job finished before it could be killed"
     assert len(done) == 1
@@ -198,4 +200,4 @@ def test_tune_job_killed_mid_run_resumes_its_trials(datasets, tmp_path):
     for t in trials:
         epochs = [h["epoch"] for h in storage.read_json(storage.join(run_dir(spec, t), "metrics.json"))]
         assert epochs == [0, 1, 2]
-    assert json.loads((tmp_path / "crash" / "best.json").read_text())["best_trial"] in trials
+    assert storage.read_json(storage.join(run_dir(spec), "best.json"))["best_trial"] in trials
