@@ -23,30 +23,12 @@ import pyarrow as pa
 from jobs import wire
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.proto.foveate.v1 import jobs_pb2_grpc as pb_grpc
-from jobs.spec import JobSpec, SpecError
+from jobs.spec import JobSpec, read_spec_file
 from jobs.spec_proto import spec_dict_to_proto, spec_to_proto, value_from_proto
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 STATES = {name.removeprefix("JOB_STATE_"): value for name, value in pb.JobState.items() if value}
 KINDS = {"train": pb.JOB_KIND_TRAIN, "tune": pb.JOB_KIND_TUNE}
-
-
-def read_spec_file(path: str | Path) -> dict[str, Any]:
-    """A spec file's fields (YAML or JSON), not validated."""
-    import json
-
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"{p}: no such spec file")
-    try:
-        data = yaml.safe_load(p.read_text()) if p.suffix in (".yaml", ".yml") else json.loads(p.read_text())
-    except Exception as exc:
-        raise SpecError(f"{p}: not valid {p.suffix.lstrip('.') or 'JSON'}: {exc}".splitlines()[0]) from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{p}: must hold a mapping of spec fields")
-    return data
 
 
 def absolute_paths(d: dict[str, Any], base: Path | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from jobs.spec import JobSpec, load_spec
+from jobs.spec import JobSpec, read_spec_file
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -77,11 +77,14 @@ def train_with_progress(spec: JobSpec):
 def _run(args: argparse.Namespace) -> int:
     from cluster import connect
 
-    spec = load_spec(args.spec)
-    d = apply_overrides(spec.to_dict(), args.set)
+    # Validated once, after --set and the command's kind: a tune spec run by `foveate train` is a train job.
+    d = apply_overrides(read_spec_file(args.spec), args.set)
     d["kind"] = args.kind
     d["name"] = args.name or d.get("name") or f"{args.kind}-{uuid.uuid4().hex[:8]}"
     spec = JobSpec.from_dict(d).with_absolute_paths()
+    from jobs.train import check_data
+
+    check_data(spec)  # here too, so that a wrong path is reported before a local Ray starts
     connect(args.address)
     if spec.kind == "train":
         result = train_with_progress(spec)

@@ -149,8 +149,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _submit(client: Any, args: argparse.Namespace) -> int:
-    from jobs.client import read_spec_file, state_name
+    from jobs.client import state_name
     from jobs.run_cli import apply_overrides
+    from jobs.spec import read_spec_file
 
     spec = apply_overrides(read_spec_file(args.spec), args.set)
     if args.validate_only:

@@ -189,8 +189,9 @@ class JobSpec:
                                    storage_path=fix(self.storage_path))
 
 
-def load_spec(path: str | Path) -> JobSpec:
-    """Read a spec from a .yaml/.yml/.json file."""
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """A spec file's fields (.yaml/.yml or JSON), parsed but not validated: callers may still apply
+    overrides (`--set`, the job kind) before `JobSpec.from_dict` checks the whole."""
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"{p}: no such spec file")
@@ -206,7 +207,12 @@ def load_spec(path: str | Path) -> JobSpec:
         raise SpecError(f"{p}: not valid {p.suffix.lstrip('.') or 'JSON'}: {exc}".splitlines()[0]) from None
     if not isinstance(data, dict):
         raise SpecError(f"{p}: must hold a mapping of spec fields")
-    return JobSpec.from_dict(data)
+    return data
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read and validate a spec from a .yaml/.yml/.json file."""
+    return JobSpec.from_dict(read_spec_file(path))
 
 
 def _build(cls: type, data: Any, path: str) -> Any:

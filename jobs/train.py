@@ -39,6 +39,22 @@ def check_resources(spec: JobSpec, free: bool = False, res=None) -> None:
             f"but the cluster has {res.gpus:g} GPUs")
 
 
+def check_data(spec: JobSpec) -> None:
+    """Refuse a spec whose dataset or splits do not exist, before Ray starts a worker (there it would
+    fail on every worker, be retried by the failure policy, and end in a traceback)."""
+    from jobs.data.store import read_manifest
+
+    try:
+        manifest = read_manifest(spec.data.path)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"data.path: {exc}; build one with `foveate data build`") from None
+    for field in ("train_split", "val_split"):
+        split = getattr(spec.data, field)
+        if split not in manifest["shards"]:
+            raise ValueError(f"data.{field}: no split {split!r} in {spec.data.path} "
+                             f"(has {', '.join(manifest['shards'])})")
+
+
 def _storage(spec: JobSpec) -> str:
     return spec.storage_path if "://" in spec.storage_path else os.path.abspath(os.path.expanduser(spec.storage_path))
 
@@ -73,6 +89,7 @@ def run_train(spec: JobSpec) -> TrainResult:
     """Fit `spec` on the connected Ray cluster and return its final metrics and checkpoint."""
     if spec.kind != "train":
         raise SpecError(f"kind: run_train needs 'train', got {spec.kind!r}")
+    check_data(spec)
     check_resources(spec)
     result = build_trainer(spec).fit()
     from jobs import storage

@@ -19,7 +19,7 @@ import pyarrow as pa
 from attention_models import model_config, model_family
 from jobs import storage
 from jobs.spec import JobSpec, OptimSpec, SpecError
-from jobs.train import build_trainer, check_resources
+from jobs.train import build_trainer, check_data, check_resources
 from jobs.train_loop import run_dir
 
 # The hyperparameters that matter for each family (papers.md), ready to use by name.
@@ -195,6 +195,7 @@ def run_tune(spec: JobSpec) -> TuneResult:
 
     if spec.kind != "tune" or spec.tune is None:
         raise SpecError("kind: run_tune needs a 'tune' spec with a tune section")
+    check_data(spec)
     check_resources(spec)
     t = spec.tune
     space = search_space(spec)
