@@ -37,10 +37,10 @@ from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
 from attention_models.registry import register_variant
 from attention_models.retina import (
-    LearningRateScaled,
     Retina,
     gaussian_location,
     monte_carlo_average,
+    scale_step_size,
     shrink_last_linear,
 )
 
@@ -65,8 +65,10 @@ class DRAMConfig:
     context_kernels: tuple[int, ...] = (5, 3, 3)  # "same" convolutions on the coarse image
     classifier_hidden: int = 256  # the classification net's FC hidden layer
     location_std: float = 0.1  # fixed policy std, normalised units (ports use 0.1-0.11)
-    # Step size of the emission net relative to the rest (see RAMConfig.policy_lr_scale): at full size the
-    # noisy REINFORCE steps walk the glimpses off the digits before the classifier gives a useful reward.
+    # Step size of the whole "where" pathway (context net, upper LSTM, emission net) relative to the rest,
+    # a reparametrisation (retina.scale_step_size), so it holds under Adam. Until the classifier can read,
+    # the reward is noise, and Adam turns noise into full-size steps: at scale 1 the emission drifts to a
+    # corner, where tanh saturates and it stays (and the context net's output stops depending on the image).
     policy_lr_scale: float = 0.1
     classification_weight: float = 1.0
     baseline_weight: float = 1.0
@@ -185,9 +187,10 @@ class DRAM(AttentionModel):
         self.lower = nn.LSTMCell(config.hidden, config.hidden)  # r1: recognition
         self.upper = nn.LSTMCell(config.hidden, config.hidden)  # r2: where to look
         self.context = ContextNetwork(config)
-        emission = nn.Linear(config.hidden, 2)
-        shrink_last_linear(emission)
-        self.emission = LearningRateScaled(emission, config.policy_lr_scale)
+        self.emission = nn.Linear(config.hidden, 2)
+        shrink_last_linear(self.emission)
+        for where in (self.context, self.upper, self.emission):
+            scale_step_size(where, config.policy_lr_scale)
         self.baseline = nn.Linear(config.hidden, 1)
         self.classifier = nn.Sequential(
             nn.Linear(config.hidden, config.classifier_hidden),

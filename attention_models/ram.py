@@ -17,7 +17,7 @@ Hybrid loss: cross-entropy trains the action, core and glimpse nets; the baselin
 (its input h_t is detached, and the sampled l_t carries no gradient into the glimpse net).
 
 Two choices the paper leaves open, both config fields: f_l starts near zero (glimpses start at the
-centre) and takes `policy_lr_scale`-sized steps; see `retina.shrink_last_linear` and `LearningRateScaled`
+centre) and takes `policy_lr_scale`-sized steps; see `retina.shrink_last_linear` and `retina.scale_step_size`
 for why (in short runs a full-size policy random-walks the glimpses off the digits).
 
 Letters: B batch, C channels, H/W image size, T glimpses, K retina scales, G patch size, N classes,
@@ -36,10 +36,10 @@ from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
 from attention_models.registry import register_variant
 from attention_models.retina import (
-    LearningRateScaled,
     Retina,
     gaussian_location,
     monte_carlo_average,
+    scale_step_size,
     shrink_last_linear,
     uniform_location,
 )
@@ -168,7 +168,8 @@ class RAM(AttentionModel):
         else:
             f_l = nn.Linear(config.core_hidden, 2)
         shrink_last_linear(f_l)
-        self.location = LearningRateScaled(f_l, config.policy_lr_scale)
+        scale_step_size(f_l, config.policy_lr_scale)
+        self.location = f_l
         self.baseline = nn.Linear(config.core_hidden, 1)  # f_b
         self.classifier = nn.Linear(config.core_hidden, config.num_classes)  # f_a
 

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from attention_models.base import Attention
 
@@ -137,22 +138,31 @@ def shrink_last_linear(module: nn.Module, scale: float = 0.01) -> None:
         last.bias.zero_()
 
 
-class LearningRateScaled(nn.Module):
-    """y = scale * f(x) with the parameters of f's last Linear divided by `scale` at init: the same
-    function, but a step of the optimiser on that layer moves y `scale` times as far (Adam; `scale ** 2`
-    under plain SGD)."""
+class _Scaled(nn.Module):
+    """Parametrisation w = scale * w_stored (see `scale_step_size`)."""
 
-    def __init__(self, module: nn.Module, scale: float):
+    def __init__(self, scale: float):
         super().__init__()
-        self.module = module
         self.scale = scale
-        last = [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
-        with torch.no_grad():
-            for p in last.parameters():
-                p.div_(scale)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.scale * self.module(x)
+    def forward(self, stored: Tensor) -> Tensor:
+        return stored * self.scale
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        return value / self.scale
+
+
+def scale_step_size(module: nn.Module, scale: float) -> None:
+    """Store every parameter w of `module` as w / scale and compute w = scale * stored: the same function,
+    but a step of the optimiser moves w `scale` times as far (Adam; `scale ** 2` under plain SGD). Unlike
+    a smaller gradient, this holds under Adam, which normalises gradient size away. Uses
+    torch.nn.utils.parametrize: state-dict keys become `<sub>.parametrizations.<name>.original`, and the
+    model is saved through its state_dict (as every checkpoint here is), not pickled whole."""
+    if scale == 1.0:
+        return
+    for sub in list(module.modules()):
+        for name, _ in list(sub.named_parameters(recurse=False)):
+            parametrize.register_parametrization(sub, name, _Scaled(scale))
 
 
 def gaussian_location(

@@ -148,7 +148,8 @@ def test_policy_starts_at_the_centre_and_scales_its_steps(policy_hidden):
     torch.testing.assert_close(model.location(h), ref.location(h))
     last = [m for m in model.location.modules() if isinstance(m, torch.nn.Linear)][-1]
     last_ref = [m for m in ref.location.modules() if isinstance(m, torch.nn.Linear)][-1]
-    torch.testing.assert_close(last.weight * 0.1, last_ref.weight)
+    torch.testing.assert_close(last.weight, last_ref.weight)  # the computed weight: the same function
+    torch.testing.assert_close(last.parametrizations.weight.original * 0.1, last_ref.weight)  # what Adam steps
 
 
 def test_location_net_learns_from_reward():
@@ -246,7 +247,7 @@ def test_short_training_run_learns_digits_and_where_they_are():
         glimpse_hidden=64, location_hidden=32, glimpse_dim=128, core_hidden=128,
     )  # fmt: skip
     with torch.no_grad():  # policy mean tanh(bias) = (0.5, 0.5): every glimpse starts at (45, 45) px
-        model.location.module.bias.fill_(math.atanh(0.5) / model.location.scale)
+        model.location.bias.fill_(math.atanh(0.5))  # policy_lr_scale=1: a plain Linear
 
     def look():
         model.eval()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from attention_models.retina import Retina, average_paths, gaussian_location
+from attention_models.retina import Retina, average_paths, gaussian_location, scale_step_size
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -154,3 +155,24 @@ def test_average_paths_is_log_mean_probability():
     avg = average_paths(logits, 3)
     want = logits.softmax(-1).view(2, 3, 4).mean(1).log()
     torch.testing.assert_close(avg, want)
+
+
+def test_scale_step_size_keeps_the_function_and_scales_adam_steps():
+    torch.manual_seed(0)
+    plain = torch.nn.LSTMCell(4, 3)
+    scaled = copy.deepcopy(plain)
+    scale_step_size(scaled, 0.1)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(scaled(x)[0], plain(x)[0])
+    before = plain.weight_ih.detach().clone()
+    for net in (plain, scaled):
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        net(x)[0].square().sum().backward()
+        opt.step()
+    # Adam's step ignores the gradient's size: only the reparametrisation can make it smaller.
+    torch.testing.assert_close(scaled.weight_ih.detach() - before, 0.1 * (plain.weight_ih.detach() - before), rtol=1e-3, atol=1e-7)
+    assert (plain.weight_ih.detach() - before).abs().max() > 5e-3
+    clone = torch.nn.LSTMCell(4, 3)
+    scale_step_size(clone, 0.1)
+    clone.load_state_dict(scaled.state_dict())  # checkpoints round-trip through the stored parameters
+    torch.testing.assert_close(clone(x)[0], scaled(x)[0])
