@@ -139,6 +139,19 @@ def test_gradient_routing():
     assert _grads(model, losses["baseline"]) == {"baseline"}
 
 
+def test_where_pathway_takes_scaled_steps():
+    # policy_lr_scale reparametrises the whole where pathway: the same function, its stored weights / scale.
+    scaled, plain = tiny("dram-pairs", policy_lr_scale=0.1), tiny("dram-pairs", policy_lr_scale=1.0)
+    images = batch_for(plain, B=3)["image"]
+    a = scaled(images, generator=torch.Generator().manual_seed(1))
+    b = plain(images, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a.locations, b.locations)
+    torch.testing.assert_close(a.logits, b.logits)
+    stored = {n.split(".")[0] for n, _ in scaled.named_parameters() if ".parametrizations." in n}
+    assert stored == {"context", "upper", "emission"}
+    torch.testing.assert_close(scaled.upper.parametrizations.weight_hh.original * 0.1, plain.upper.weight_hh)
+
+
 def test_seeded_and_monte_carlo():
     model = tiny("dram-pairs").eval()
     images = batch_for(model, B=2)["image"]
