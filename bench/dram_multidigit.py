@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attention_models import create_model  # noqa: E402
+from bench.steps import train_step  # noqa: E402
 from jobs.data.recipes import build_recipe  # noqa: E402
 
 
@@ -160,15 +161,7 @@ def main(argv: list[str] | None = None) -> None:
                 order, cursor = rng.permutation(len(train)), 0
             batch = train.to_batch(order[cursor : cursor + args.batch_size])
             cursor += args.batch_size
-            out = learner(batch["image"])
-            losses = learner.losses(out, batch)
-            loss = sum(losses.values())
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss at step {step}: { {k: v.item() for k, v in losses.items()} }")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(learner.parameters(), 5.0)  # LSTM + REINFORCE spikes, as the ports do
-            opt.step()
+            _, losses = train_step(learner, opt, batch, step, clip=5.0)  # LSTM + REINFORCE spikes, as the ports do
             step += 1
             if time.time() - last >= args.eval_every:
                 last = time.time()

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attention_models import create_model  # noqa: E402
+from bench.steps import train_step  # noqa: E402
 from jobs.data.recipes import build_recipe  # noqa: E402
 
 PAPER = {4: 4.96, 6: 4.08, 8: 4.04}
@@ -84,14 +85,7 @@ def train_one(glimpses: int, args, train_source: str, test: dict[str, torch.Tens
         idx = order[cursor : cursor + args.batch_size]
         cursor += args.batch_size
         batch = train.to_batch(idx)
-        out = model(batch["image"])
-        losses = model.losses(out, batch)
-        loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {step}: { {k: v.item() for k, v in losses.items()} }")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        out, _ = train_step(model, optimizer, batch, step)
         step += 1
         if time.time() - last_eval >= args.eval_every:
             last_eval = time.time()
