@@ -14,7 +14,8 @@ the state that chose it (h_{t-1}); with the random first glimpse log_pi[:, 0] = 
 
 Hybrid loss: cross-entropy trains the action, core and glimpse nets; the baseline regresses the reward
 (1 if the final answer is right); REINFORCE with the baseline subtracted trains only the location net f_l
-(its input h_t is detached, and the sampled l_t carries no gradient into the glimpse net).
+(its input h_t is detached, and the sampled l_t carries no gradient into the glimpse net); with
+`policy_through_core` it also trains the core and glimpse nets through h_t, as in the paper.
 
 Two choices the paper leaves open, both config fields: f_l starts near zero (glimpses start at the
 centre) and takes `policy_lr_scale`-sized steps; see `retina.shrink_last_linear` and `retina.scale_step_size`
@@ -65,6 +66,10 @@ class RAMConfig:
     # optimiser): its only gradient is REINFORCE's, which is noisy, and Adam normalises away
     # reinforce_weight, so at full size the policy random-walks glimpses off the digits early in training.
     policy_lr_scale: float = 0.1
+    # False: REINFORCE reaches only f_l (its input h_t detached, as kevinzakka's port). True: it also trains
+    # the core and glimpse nets through h_t, as the paper's gradient over all of theta does; then the core
+    # state is shaped for choosing where to look, not only for classifying.
+    policy_through_core: bool = False
     first_location: str = "random"  # "random" (paper) or "learned" (sampled from the policy at h = 0)
     classification_weight: float = 1.0  # hybrid loss: cross-entropy
     baseline_weight: float = 1.0  # squared error of the baseline to the reward
@@ -93,6 +98,8 @@ class RAMConfig:
             raise ValueError(f"policy_hidden: must be an integer >= 0, got {self.policy_hidden!r}")
         if not self.policy_lr_scale > 0:
             raise ValueError(f"policy_lr_scale: must be > 0, got {self.policy_lr_scale}")
+        if not isinstance(self.policy_through_core, bool):
+            raise ValueError(f"policy_through_core: must be true or false, got {self.policy_through_core!r}")
         if self.first_location not in ("random", "learned"):
             raise ValueError(f"first_location: must be 'random' or 'learned', got {self.first_location!r}")
         for name in ("classification_weight", "baseline_weight", "reinforce_weight"):
@@ -194,7 +201,8 @@ class RAM(AttentionModel):
         integral = self.retina.integral(images)  # (B, C, H+1, W+1), shared by the T glimpses
         locations, means, log_pis, baselines = [], [], [], []
         for t in range(cfg.num_glimpses):
-            mean = torch.tanh(self.location(h.detach()).float())  # (B, 2); REINFORCE only reaches f_l
+            policy_input = h if cfg.policy_through_core else h.detach()
+            mean = torch.tanh(self.location(policy_input).float())  # (B, 2); REINFORCE reaches f_l (and h_t)
             if t == 0 and cfg.first_location == "random":
                 loc = uniform_location(images, B, generator) if sample else mean.new_zeros(B, 2)
                 log_pi = mean.new_zeros(B)

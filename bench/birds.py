@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--first-classifier-steps", type=int, default=150, help="RA-CNN classifier steps after the init")
     p.add_argument("--classifier-steps", type=int, default=60, help="RA-CNN classifier steps per later round")
     p.add_argument("--apn-steps", type=int, default=30, help="RA-CNN APN steps per round")
+    p.add_argument("--load", action="store_true", help="score the <model>.pt saved under --out again, no training")
     p.add_argument("--out", type=Path, default=Path("bench_out/birds"))
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -62,12 +63,22 @@ def main(argv: list[str] | None = None) -> None:
             overrides["level_classes"] = levels
         model = create_model(name, **overrides)
         print(f"== {name}: {sum(q.numel() for q in model.parameters()):,} parameters", flush=True)
-        run = train(model, train_set, schedule, args.minutes * 60, log=lambda m: print(m, flush=True), seed=args.seed)
+        saved = args.out / f"{name}.pt"
+        if args.load:  # the report of the run that saved it, re-scored (new measures need no new run)
+            state = torch.load(saved, weights_only=False)
+            if state["config"] != model.config:
+                raise SystemExit(f"--load: {saved} holds a model of another config (--size?): {state['config']}")
+            model.load_state_dict(state["state_dict"])
+            previous = json.loads((args.out / f"{name}.json").read_text())
+            run = {k: previous[k] for k in ("steps", "train_images_per_s", "seconds") if k in previous}
+        else:
+            run = train(model, train_set, schedule, args.minutes * 60, log=lambda m: print(m, flush=True), seed=args.seed)
         result, boxes, truth = evaluate(model, test_set)
         report = {"model": name, "levels": levels, "schedule": asdict(schedule), "size": args.size, **run, **result}
         print(json.dumps(report, indent=1), flush=True)
         (args.out / f"{name}.json").write_text(json.dumps(report, indent=1))
-        torch.save({"config": model.config, "state_dict": model.state_dict()}, args.out / f"{name}.pt")
+        if not args.load:
+            torch.save({"config": model.config, "state_dict": model.state_dict()}, saved)
         second = "iou_scale2" if "iou_scale2" in result else f"iou_level{len(levels)}"
         draw_boxes(
             args.out / f"{name}_boxes.png", test_set, boxes, truth, count=18,

@@ -98,6 +98,18 @@ def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed:
     return {"steps": steps, "train_images_per_s": images / elapsed(), "seconds": elapsed()}
 
 
+def on_object_fraction(box: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """box, truth (..., 4) x0, y0, x1, y1 -> (...) the fraction of box's area inside truth."""
+    inter = (torch.minimum(box[..., 2:], truth[..., 2:]) - torch.maximum(box[..., :2], truth[..., :2])).clamp(min=0)
+    return inter.prod(-1) / (box[..., 2:] - box[..., :2]).clamp(min=1e-9).prod(-1)
+
+
+def centre_inside(box: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """box, truth (..., 4) -> (...) bool: box's centre lies inside truth."""
+    c = (box[..., :2] + box[..., 2:]) / 2
+    return ((c >= truth[..., :2]) & (c <= truth[..., 2:])).all(dim=-1)
+
+
 @torch.no_grad()
 def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """The model's own metrics over the test set (accuracy fused and per scale or level, IoU of each box
@@ -125,6 +137,11 @@ def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, tor
     for t in range(boxes.shape[1]):
         result[f"iou_centred_same_size{t + 1}"] = box_iou(centred[valid, t], truth[valid]).mean().item()
         result[f"box{t + 1}_side_fraction"] = (size[valid, t] / truth.new_tensor([W, H])).mean().item()
+        # IoU punishes a box that zooms onto a part of the object (the head, say) as much as one beside it;
+        # these two ask only whether the box lies on the object, for the learned and the centred box.
+        for name, b in (("", boxes[valid, t]), ("_centred", centred[valid, t])):
+            result[f"on_object{name}{t + 1}"] = on_object_fraction(b, truth[valid]).mean().item()
+            result[f"centre_in_object{name}{t + 1}"] = centre_inside(b, truth[valid]).float().mean().item()
     result["test_images"] = len(test_set)
     return result, boxes, truth
 

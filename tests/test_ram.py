@@ -137,6 +137,19 @@ def test_hybrid_loss_routes_gradients(first_location):
     assert _grads(model, losses["baseline"]) == is_baseline
 
 
+def test_policy_through_core_lets_reinforce_train_the_core_and_glimpse_nets():
+    model = tiny("ram-translated60", first_location="learned", policy_through_core=True)
+    batch = batch_for(model, B=8)
+    out = model(batch["image"])
+    losses = model.losses(out, batch)
+    reached = _grads(model, losses["reinforce"])
+    assert all(reached[n] for n in reached if n.startswith(("location.", "core.", "glimpse.")))
+    # Still never the classifier (the reward is a detached argmax) or the baseline (subtracted detached).
+    assert not any(reached[n] for n in reached if n.startswith(("classifier.", "baseline.")))
+    with pytest.raises(ValueError, match="policy_through_core"):
+        tiny("ram-translated60", policy_through_core="yes")
+
+
 @pytest.mark.parametrize("policy_hidden", [0, 16])
 def test_policy_starts_at_the_centre_and_scales_its_steps(policy_hidden):
     model = tiny("ram-cluttered60", policy_hidden=policy_hidden, policy_lr_scale=0.1, first_location="learned")
