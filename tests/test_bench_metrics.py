@@ -1,10 +1,12 @@
-"""The glimpse-placement measures that bench/dram_multidigit.py reports, on hand-computed cases."""
+"""The attention measures the benches report (bench/dram_multidigit.py, bench/racnn_zoom.py), on hand-computed cases."""
 
 import math
 
 import torch
 
+from attention_models import create_model
 from bench.dram_multidigit import on_digit_fraction, on_read_digit_fraction
+from bench.racnn_zoom import CentredProposal, centre_inside, on_object_fraction
 
 NAN = math.nan
 
@@ -35,3 +37,21 @@ def test_box_edges_are_half_open():
     boxes = torch.tensor([[[0.0, 0.0, 10.0, 10.0]]])
     centres = torch.tensor([[[10.0, 5.0], [0.0, 0.0]]])  # right edge out, top-left corner in
     assert on_read_digit_fraction(centres, boxes, glimpses_per_label=2) == 0.5
+
+
+def test_box_on_object_and_centre_inside():
+    truth = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
+    box = torch.tensor([[5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0]])  # half on it; off it
+    assert on_object_fraction(box, truth).tolist() == [0.5, 0.0]
+    assert centre_inside(box, truth).tolist() == [True, False]
+
+
+def test_centred_proposal_keeps_the_size_and_centres_the_box():
+    model = create_model("racnn-zoom", num_scales=3)
+    images = torch.rand(2, 1, model.config.image_size, model.config.image_size)
+    feats = model.backbones[0](torch.nn.functional.interpolate(images, size=model.config.scale_sizes[0]))
+    side = model.config.scale_sizes[0]
+    learned = model.apns[0](feats, side)
+    centred = CentredProposal(model.apns[0])(feats, side)
+    assert torch.equal(centred[:, 2], learned[:, 2])
+    assert torch.equal(centred[:, :2], torch.full((2, 2), side / 2))
