@@ -1,6 +1,8 @@
 """RA-CNN and MG-CNN on real CUB birds (50 species, 1,500 training photos) for a bounded time on the CPU.
 
     .venv/bin/python -m bench.birds --minutes 6 --out bench_out/birds
+    .venv/bin/python -m bench.birds --minutes 30 --models racnn-cub --out bench_out/birds30
+    .venv/bin/python -m bench.birds --models racnn-cub --load --out bench_out/birds30   # re-score the saved model
 
 For each model: top-1 accuracy per scale (RA-CNN) or per hierarchy level (MG-CNN) and fused, and the mean
 IoU of the learned boxes with the real bird box, against the whole image and a centred box of the same size.

@@ -164,6 +164,13 @@ def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, tor
         result[f"box{t + 1}_side_fraction"] = (size[valid, t] / truth.new_tensor([W, H])).mean().item()
         # IoU punishes a box that zooms onto a part of the object (the head, say) as much as one beside it;
         # these two ask only whether the box lies on the object, for the learned and the centred box.
+        # Does the box follow the object, or sit at a fixed place? Mean offset of its centre from the object's
+        # centre (x, y pixels) and the correlation of the two over the test images.
+        c, tc = (boxes[valid, t, :2] + boxes[valid, t, 2:]) / 2, (truth[valid, :2] + truth[valid, 2:]) / 2
+        result[f"centre_offset{t + 1}"] = [round(v, 2) for v in (c - tc).mean(dim=0).tolist()]
+        result[f"centre_correlation{t + 1}"] = [
+            round(float(np.corrcoef(c[:, i], tc[:, i])[0, 1]), 3) if c[:, i].std() > 0 else None for i in (0, 1)
+        ]  # None: the box never moves (scale 1, the whole image)
         for name, b in (("", boxes[valid, t]), ("_centred", centred[valid, t])):
             result[f"on_object{name}{t + 1}"] = on_object_fraction(b, truth[valid]).mean().item()
             result[f"centre_in_object{name}{t + 1}"] = centre_inside(b, truth[valid]).float().mean().item()
