@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"--load: {saved} holds a model of another config (--size?): {state['config']}")
             model.load_state_dict(state["state_dict"])
             previous = json.loads((args.out / f"{name}.json").read_text())
-            run = {k: previous[k] for k in ("steps", "train_images_per_s", "seconds") if k in previous}
+            run = {k: previous[k] for k in ("schedule", "steps", "train_images_per_s", "seconds") if k in previous}
         else:
             run = train(model, train_set, schedule, args.minutes * 60, log=lambda m: print(m, flush=True), seed=args.seed)
         result, boxes, truth = evaluate(model, test_set)
