@@ -248,7 +248,9 @@ def test_short_training_run_learns_digits_and_where_they_are():
     """translated60: a digit anywhere in a 60x60 canvas. The policy starts off-centre (every glimpse near
     (45, 45) px) and takes full-size steps (policy_lr_scale=1) so that a short run shows it; a plain Adam
     loop must teach RAM the digits well above chance and REINFORCE must move the glimpses towards the
-    digits, ending nearer them than random locations. About 50 s on one free core."""
+    digits, ending nearer them than random locations. 4,000 steps: at 2,500 the first glimpse had moved
+    22.5 -> 20.6 px with seed 0 on one machine and 17.0-18.6 px with seeds 1-2, too near the bar; at 4,000,
+    seeds 0-3 gave 16.9-19.5 px. About 30 s on this machine."""
     from jobs.data.recipes import build_recipe
 
     torch.manual_seed(0)
@@ -273,7 +275,7 @@ def test_short_training_run_learns_digits_and_where_they_are():
     _, distance_before = look()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     rng = np.random.default_rng(0)
-    for _ in range(2500):
+    for _ in range(4000):
         batch = train.to_batch(rng.integers(0, len(train), 64))
         loss = sum(model.losses(model(batch["image"]), batch).values())
         optimizer.zero_grad()
@@ -285,6 +287,6 @@ def test_short_training_run_learns_digits_and_where_they_are():
     print(f"accuracy {accuracy:.3f}; glimpse-digit distance {distance_before.tolist()} -> {distance.tolist()} px, random {random_distance:.1f} px")
     assert accuracy > 0.5, accuracy  # chance: 0.1
     # The first glimpse's location is what REINFORCE alone sets (its input state is empty): it must have
-    # moved towards where digits are (about 22.5 -> 17-20 px over seeds), nearer them than random places.
+    # moved towards where digits are (22.5 -> 17-19.5 px over seeds), nearer them than random places.
     assert distance[0] < distance_before[0] - 2.0, (distance_before, distance)
     assert distance[0] < 0.85 * random_distance, (distance, random_distance)
