@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.birds --minutes 6 --out bench_out/birds
     .venv/bin/python -m bench.birds --minutes 30 --models racnn-cub --out bench_out/birds30
     .venv/bin/python -m bench.birds --models racnn-cub --load --out bench_out/birds30   # re-score the saved model
+    .venv/bin/python -m bench.birds --minutes 30 --models racnn-cub --hflip --shift 12 --out bench_out/birds30aug
 
 For each model: top-1 accuracy per scale (RA-CNN) or per hierarchy level (MG-CNN) and fused, and the mean
 IoU of the learned boxes with the real bird box, against the whole image and a centred box of the same size.
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--first-classifier-steps", type=int, default=150, help="RA-CNN classifier steps after the init")
     p.add_argument("--classifier-steps", type=int, default=60, help="RA-CNN classifier steps per later round")
     p.add_argument("--apn-steps", type=int, default=30, help="RA-CNN APN steps per round")
+    p.add_argument("--hflip", action="store_true", help="mirror training images at random")
+    p.add_argument("--shift", type=int, default=0, help="shift training images by up to this many pixels")
     p.add_argument("--load", action="store_true", help="score the <model>.pt saved under --out again, no training")
     p.add_argument("--out", type=Path, default=Path("bench_out/birds"))
     p.add_argument("--seed", type=int, default=0)
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         first_classifier_steps=args.first_classifier_steps,
         classifier_steps=args.classifier_steps,
         apn_steps=args.apn_steps,
+        hflip=args.hflip,
+        max_shift=args.shift,
     )
     for name in args.models:
         torch.manual_seed(args.seed)

@@ -25,6 +25,7 @@ from torch import nn
 
 from attention_models import create_model
 from attention_models.sampling import box_iou
+from jobs.data.augment import augment
 
 
 @dataclass
@@ -40,12 +41,15 @@ class Schedule:
     batch_size: int = 32
     lr: float = 1e-3
     apn_lr: float = 1e-4  # ranking steps: small, see attention_models/racnn.py
+    hflip: bool = False  # mirror training images at random (jobs/data/augment.py)
+    max_shift: int = 0  # shift training images by up to this many pixels
 
 
 def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed: int = 0) -> dict:
     """Train until `seconds` have passed (the warm-up, init and first classifier phase are not cut short).
     Returns step count, training images per second and seconds."""
     rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
     groups = model.parameter_groups()
     opts = {k: torch.optim.Adam(v, lr=schedule.apn_lr if k == "apn" else schedule.lr) for k, v in groups.items()}
     init_opt = torch.optim.Adam(groups["apn"], lr=schedule.lr) if "apn" in groups else None
@@ -55,6 +59,7 @@ def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed:
     def step(group: str, phase: str | None, init: bool = False) -> dict[str, float]:
         nonlocal steps, images
         batch = train_set.to_batch(rng.integers(0, len(train_set), schedule.batch_size))
+        batch = augment(batch, generator, schedule.hflip, schedule.max_shift)
         out = model(batch["image"])
         if init:
             terms = model.apn_init_losses(out, batch)
