@@ -44,9 +44,14 @@ class DataSpec:
     # Cap on training/validation samples per epoch (0 = all): keeps tiny jobs tiny.
     max_train_samples: int = 0
     max_val_samples: int = 0
+    # Training-time augmentation (jobs/data/augment.py), boxes moved with the pixels: mirror at random
+    # (refused for digit sequences, which read left to right) and shift by up to max_shift pixels.
+    hflip: bool = False
+    max_shift: int = 0
 
     def validate(self, p: str) -> None:
         _check(bool(self.path), f"{p}.path", "must name a dataset directory or URI")
+        _check(self.max_shift >= 0, f"{p}.max_shift", "must be >= 0")
         _check(self.probe_count >= 0, f"{p}.probe_count", "must be >= 0")
         _check(self.max_train_samples >= 0, f"{p}.max_train_samples", "must be >= 0")
         _check(self.max_val_samples >= 0, f"{p}.max_val_samples", "must be >= 0")

@@ -53,6 +53,9 @@ def check_data(spec: JobSpec) -> None:
         if split not in manifest["shards"]:
             raise ValueError(f"data.{field}: no split {split!r} in {spec.data.path} "
                              f"(has {', '.join(manifest['shards'])})")
+    if spec.data.hflip and manifest.get("sequence_length"):
+        raise ValueError(f"data.hflip: {spec.data.path} holds digit sequences read left to right; "
+                         "a mirror would reverse them (use data.max_shift only)")
 
 
 def _storage(spec: JobSpec) -> str:

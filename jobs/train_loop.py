@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from attention_models import create_model, model_config
 from jobs import records, storage
+from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
 from jobs.data.store import read_manifest, read_split
 from jobs.spec import JobSpec
@@ -205,6 +206,8 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
     phases = raw.phases()
     base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
     init_steps = 0 if resume else spec.optim.attention_init_steps
+    # Augmentation draws differ per rank (each sees its own shard) and per resume (a new stream).
+    augment_rng = torch.Generator().manual_seed(spec.optim.seed * 100_003 + rank * 1_009 + start_epoch)
     metrics: dict[str, float] = {}
 
     for epoch in range(start_epoch, spec.optim.epochs):
@@ -216,7 +219,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
         batches = iterate_batches(train, spec.optim.batch_size, shuffle=True, seed=spec.optim.seed, epoch=epoch,
                                   drop_last=world_size > 1)
         for batch in itertools.islice(batches, steps_per_epoch):
-            batch = _to(batch, device)
+            batch = _to(augment(batch, augment_rng, spec.data.hflip, spec.data.max_shift), device)
             phase = phases[(step // spec.optim.alternate_every) % len(phases)] if phases else None
             init = init_steps > 0 and hasattr(raw, "attention_init_losses")
             # The init loss reaches only the attention net; DDP would wait forever for the other parameters'

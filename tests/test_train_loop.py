@@ -78,3 +78,44 @@ def test_non_finite_loss_stops_with_step_and_terms(digits28, tmp_path):
     spec = _spec(digits28, tmp_path)
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 0: .*classification=nan"):
         fit(spec, lambda m, s: None, wrap=_Poison)
+
+
+class _Seen(nn.Module):
+    """Wraps a model and keeps every training input it is given (the loop evaluates on the raw model)."""
+
+    seen: list[torch.Tensor] = []
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor):
+        _Seen.seen.append(images.detach().clone())
+        return self.model(images)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_augmentation_changes_what_training_sees_and_only_that(digits28, tmp_path, augment):
+    from jobs.data.store import read_split
+
+    data = {"path": digits28, "probe_count": 4, "hflip": augment, "max_shift": 3 if augment else 0}
+    spec = _spec(digits28, tmp_path).replace(data=JobSpec.from_dict({"model": {"name": "ram-mnist28"}, "data": data}).data)
+    _Seen.seen = []
+    last = fit(spec, lambda m, s: None, wrap=_Seen)
+    stored = {bytes(img.numpy()) for img in read_split(digits28, "train").to_batch()["image"]}
+    seen = torch.cat(_Seen.seen)  # (epochs x 96, 1, 28, 28)
+    unchanged = sum(bytes(img.numpy()) in stored for img in seen) / len(seen)
+    # Augmented: a digit stays put only when the shift is (0, 0) and it is not mirrored (1/98 of draws).
+    assert unchanged < 0.1 if augment else unchanged == 1.0, unchanged
+    assert seen.sum().item() > 0 and 0.0 <= last["val_accuracy"] <= 1.0
+
+
+def test_mirroring_digit_sequences_is_refused_before_training(tmp_path):
+    from jobs.train import check_data
+
+    splits = {s: build_recipe("multidigit", count=4, seed=0, split=s) for s in ("train", "test")}
+    path = write_dataset(str(tmp_path / "md"), splits, {"recipe": "multidigit", "seed": 0})
+    spec = JobSpec.from_dict({"model": {"name": "dram-multidigit"}, "data": {"path": path, "hflip": True}})
+    with pytest.raises(ValueError, match=r"data.hflip: .* digit sequences"):
+        check_data(spec)
+    check_data(spec.replace(data=dataclasses.replace(spec.data, hflip=False, max_shift=4)))  # a shift is fine

@@ -52,20 +52,24 @@ class ModelSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., overrides: _Optional[_Mapping[str, Value]] = ...) -> None: ...
 
 class DataSpec(_message.Message):
-    __slots__ = ("path", "train_split", "val_split", "probe_count", "max_train_samples", "max_val_samples")
+    __slots__ = ("path", "train_split", "val_split", "probe_count", "max_train_samples", "max_val_samples", "hflip", "max_shift")
     PATH_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
     VAL_SPLIT_FIELD_NUMBER: _ClassVar[int]
     PROBE_COUNT_FIELD_NUMBER: _ClassVar[int]
     MAX_TRAIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     MAX_VAL_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    HFLIP_FIELD_NUMBER: _ClassVar[int]
+    MAX_SHIFT_FIELD_NUMBER: _ClassVar[int]
     path: str
     train_split: str
     val_split: str
     probe_count: int
     max_train_samples: int
     max_val_samples: int
-    def __init__(self, path: _Optional[str] = ..., train_split: _Optional[str] = ..., val_split: _Optional[str] = ..., probe_count: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., max_val_samples: _Optional[int] = ...) -> None: ...
+    hflip: bool
+    max_shift: int
+    def __init__(self, path: _Optional[str] = ..., train_split: _Optional[str] = ..., val_split: _Optional[str] = ..., probe_count: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., max_val_samples: _Optional[int] = ..., hflip: _Optional[bool] = ..., max_shift: _Optional[int] = ...) -> None: ...
 
 class OptimSpec(_message.Message):
     __slots__ = ("optimizer", "lr", "weight_decay", "momentum", "schedule", "step_every", "batch_size", "epochs", "seed", "grad_clip", "alternate_every", "attention_init_steps", "eval_samples", "mixed_precision")
