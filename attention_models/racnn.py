@@ -231,17 +231,11 @@ class RACNN(AttentionModel):
             terms["rank"] = c.rank_weight * pairwise_ranking_loss(p_true, c.margin)
         return terms
 
-    def apn_init_losses(self, output: RACNNOutput, batch: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """APN initialisation (paper section 3.4): regress each APN's box onto the square centred on the
-        strongest response of its scale's last feature map, with half side `init_half_side` × side.
-
-        Returns {"apn_init": smooth-L1 on (t_x, t_y, t_l) / side}. Step the "apn" group on it for a few hundred
-        steps (after some classifier-phase steps, so that the features mean something), before alternating.
-        `batch` is unused: the target comes from the model's own features.
-        """
+    def apn_init_targets(self, output: RACNNOutput) -> Tensor:
+        """The square centred on the strongest response of each scale's last feature map, with half side
+        `init_half_side` x side: (B, S-1, 3) t_x, t_y, t_l in pixels of that scale's input (paper section 3.4).
+        Detached: the target comes from the features, it does not train them."""
         c = self.config
-        if c.num_scales < 2:
-            return {"apn_init": output.logits.new_zeros(())}
         targets = []
         for s in range(c.num_scales - 1):
             e = output.energy[s].detach()  # (B, h, w)
@@ -257,10 +251,24 @@ class RACNN(AttentionModel):
             cx = ((peak % cols).to(e.dtype) + kw / 2) * side / w
             cy = (torch.div(peak, cols, rounding_mode="floor").to(e.dtype) + kh / 2) * side / h
             centre = torch.stack((cx, cy), dim=1).clamp(half, side - half)  # (B, 2): the box stays inside
-            targets.append(torch.cat((centre, centre.new_full((B, 1), half)), dim=1) / side)  # (B, 3)
+            targets.append(torch.cat((centre, centre.new_full((B, 1), half)), dim=1))  # (B, 3)
+        if not targets:
+            return output.apn_boxes.new_zeros(output.apn_boxes.shape[0], 0, 3)
+        return torch.stack(targets, dim=1)
+
+    def apn_init_losses(self, output: RACNNOutput, batch: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """APN initialisation (paper section 3.4): regress each APN's box onto `apn_init_targets`.
+
+        Returns {"apn_init": smooth-L1 on (t_x, t_y, t_l) / side}. Step the "apn" group on it for a few hundred
+        steps (after some classifier-phase steps, so that the features mean something), before alternating.
+        `batch` is unused: the target comes from the model's own features.
+        """
+        c = self.config
+        if c.num_scales < 2:
+            return {"apn_init": output.logits.new_zeros(())}
         sides = output.apn_boxes.new_tensor(c.scale_sizes[:-1]).view(1, -1, 1)
-        pred = output.apn_boxes / sides  # (B, S-1, 3)
-        return {"apn_init": F.smooth_l1_loss(pred, torch.stack(targets, dim=1), beta=0.05)}
+        pred, target = output.apn_boxes / sides, self.apn_init_targets(output) / sides  # (B, S-1, 3)
+        return {"apn_init": F.smooth_l1_loss(pred, target, beta=0.05)}
 
     # The generic name jobs/train_loop.py calls for its first `optim.attention_init_steps` steps.
     attention_init_losses = apn_init_losses

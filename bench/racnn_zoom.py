@@ -129,10 +129,22 @@ class CentredProposal(nn.Module):
         return torch.cat((box.new_full((box.shape[0], 2), side / 2), box[:, 2:]), dim=1)
 
 
-def _score(model, test_set, chunk: int) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    """Test-set means of model.metrics, boxes (N, T, 4) and first true boxes (N, 4)."""
+def feature_peak_box(model, out, image_shape: tuple[int, int]) -> torch.Tensor | None:
+    """RA-CNN's APN-initialisation target at scale 1 (the square on the strongest feature response) in
+    original-image pixels, (B, 4); None for a model without one. Do the features know where the object is?"""
+    if not hasattr(model, "apn_init_targets") or model.config.num_scales < 2:
+        return None
+    H, W = image_shape
+    side = model.config.scale_sizes[0]
+    t = model.apn_init_targets(out)[:, 0]  # (B, 3) pixels of scale 1's input
+    scale = t.new_tensor([W / side, H / side])
+    return torch.cat(((t[:, :2] - t[:, 2:]) * scale, (t[:, :2] + t[:, 2:]) * scale), dim=1)
+
+
+def _score(model, test_set, chunk: int) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Test-set means of model.metrics, boxes (N, T, 4), first true boxes (N, 4), feature-peak boxes (N, 4)."""
     sums: dict[str, float] = {}
-    boxes, truth = [], []
+    boxes, truth, peaks = [], [], []
     for i in range(0, len(test_set), chunk):
         b = test_set.to_batch(np.arange(i, min(i + chunk, len(test_set))))
         out = model(b["image"])
@@ -140,7 +152,9 @@ def _score(model, test_set, chunk: int) -> tuple[dict, torch.Tensor, torch.Tenso
             sums[k] = sums.get(k, 0.0) + v * len(b["label"])
         boxes.append(out.attention.boxes[:, :, 0])
         truth.append(b["boxes"][:, 0])
-    return {k: v / len(test_set) for k, v in sums.items()}, torch.cat(boxes), torch.cat(truth)
+        peaks.append(feature_peak_box(model, out, b["image"].shape[2:]))
+    peak = torch.cat(peaks) if peaks[0] is not None else None
+    return {k: v / len(test_set) for k, v in sums.items()}, torch.cat(boxes), torch.cat(truth), peak
 
 
 @torch.no_grad()
@@ -150,7 +164,7 @@ def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, tor
     box but centred in the image, and (RA-CNN) the accuracies with every APN box moved to the centre.
     Returns (results, boxes (N, T, 4), true boxes (N, 4))."""
     model.eval()
-    result, boxes, truth = _score(model, test_set, chunk)
+    result, boxes, truth, peak = _score(model, test_set, chunk)
     apns = getattr(model, "apns", None)
     if apns is not None and len(apns):
         model.apns = nn.ModuleList(CentredProposal(a) for a in apns)
@@ -179,6 +193,15 @@ def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, tor
         for name, b in (("", boxes[valid, t]), ("_centred", centred[valid, t])):
             result[f"on_object{name}{t + 1}"] = on_object_fraction(b, truth[valid]).mean().item()
             result[f"centre_in_object{name}{t + 1}"] = centre_inside(b, truth[valid]).float().mean().item()
+    if peak is not None:  # the feature-peak square against the centred square of the same size
+        p_size = peak[valid, 2:] - peak[valid, :2]
+        p_centred = torch.cat((centre - p_size / 2, centre + p_size / 2), dim=-1)
+        result["iou_feature_peak"] = box_iou(peak[valid], truth[valid]).mean().item()
+        result["iou_feature_peak_centred"] = box_iou(p_centred, truth[valid]).mean().item()
+        pc, tc = (peak[valid, :2] + peak[valid, 2:]) / 2, (truth[valid, :2] + truth[valid, 2:]) / 2
+        result["feature_peak_centre_correlation"] = [
+            round(float(np.corrcoef(pc[:, i], tc[:, i])[0, 1]), 3) if pc[:, i].std() > 0 else None for i in (0, 1)
+        ]
     result["test_images"] = len(test_set)
     return result, boxes, truth
 

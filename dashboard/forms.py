@@ -201,9 +201,18 @@ def training_ui(key: str = "submit", data_paths: list[str] = ()) -> tuple[dict, 
                                 help="Ray Train workers (0 = train in the job's driver)")
     cpus = c[2].number_input("CPUs per worker", min_value=0.1, value=1.0, step=0.5, key=f"{key}_cpus")
     gpu = c[3].checkbox("GPU per worker", key=f"{key}_gpu")
+    c = st.columns(4)
+    hflip = c[0].checkbox("Mirror images", key=f"{key}_hflip",
+                          help="augmentation: mirror training images at random (refused for digit sequences)")
+    shift = c[1].number_input("Max shift (px)", min_value=0, value=0, step=1, key=f"{key}_shift",
+                              help="augmentation: shift training images by up to this many pixels")
     data = {"path": path.strip(), "probe_count": int(probes)}
     if max_train:
         data["max_train_samples"] = int(max_train)
+    if hflip:
+        data["hflip"] = True
+    if shift:
+        data["max_shift"] = int(shift)
     optim = {"epochs": int(epochs), "batch_size": int(batch), "lr": float(lr)}
     scaling = {"num_workers": int(workers), "cpus_per_worker": float(cpus), "use_gpu": bool(gpu)}
     return data, optim, scaling, storage.strip()

@@ -1,12 +1,13 @@
 """The attention measures the benches report (bench/dram_multidigit.py, bench/racnn_zoom.py), on hand-computed cases."""
 
 import math
+from types import SimpleNamespace
 
 import torch
 
 from attention_models import create_model
 from bench.dram_multidigit import on_digit_fraction, on_read_digit_fraction
-from bench.racnn_zoom import CentredProposal, centre_inside, on_object_fraction
+from bench.racnn_zoom import CentredProposal, centre_inside, feature_peak_box, on_object_fraction
 
 NAN = math.nan
 
@@ -55,3 +56,14 @@ def test_centred_proposal_keeps_the_size_and_centres_the_box():
     centred = CentredProposal(model.apns[0])(feats, side)
     assert torch.equal(centred[:, 2], learned[:, 2])
     assert torch.equal(centred[:, :2], torch.full((2, 2), side / 2))
+
+
+def test_feature_peak_box_is_the_hottest_square_in_original_pixels():
+    model = create_model("racnn-zoom")  # 96 px images, scale 1 at 48 px, target half side 0.15 x 48 = 7.2 px
+    energy = torch.zeros(1, 12, 12)
+    energy[0, 2:6, 6:10] = 1.0  # a 4x4-cell hot block: one cell is 4 px of scale 1's input
+    out = SimpleNamespace(energy=(energy, energy), apn_boxes=torch.zeros(1, 1, 3))
+    box = feature_peak_box(model, out, (96, 96))
+    # Window (4x4 cells) at row 2, col 6: centre (8, 4) cells = (32, 16) px at 48, (64, 32) px at 96.
+    torch.testing.assert_close(box, torch.tensor([[64 - 14.4, 32 - 14.4, 64 + 14.4, 32 + 14.4]]))
+    assert feature_peak_box(create_model("racnn-zoom", num_scales=1, scale_sizes=(48,)), out, (96, 96)) is None
