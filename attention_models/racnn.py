@@ -322,6 +322,19 @@ register_variant(
     init_half_side=0.3,
 )
 register_variant(
+    "racnn-cub-lite0",
+    RACNN,
+    RACNNConfig,
+    description="RA-CNN, 2 scales of EfficientNet-Lite0 on CUB-50 birds at 128 px; pass "
+    "weights_path=attention_models.efficientnet_lite.lite0_weights_path() for its ImageNet weights",
+    num_classes=50,
+    in_channels=3,
+    image_size=128,
+    scale_sizes=(128, 128),  # Lite0 has stride 32: a 4x4 map at 128 px
+    backbone="efficientnet_lite0",
+    init_half_side=0.3,
+)
+register_variant(
     "racnn-vgg19",
     RACNN,
     RACNNConfig,

@@ -205,6 +205,20 @@ def test_torchvision_backbones_build_and_run(backbone):
     assert out.attention.boxes.shape == (2, 2, 1, 4)
 
 
+@pytest.mark.parametrize("B", [1, 2])
+def test_lite0_variant_trains_every_parameter_from_the_shipped_weights(B):
+    from attention_models.efficientnet_lite import lite0_weights_path
+
+    model = create_model("racnn-cub-lite0", image_size=64, scale_sizes=(64, 64), apn_hidden=8,
+                         weights_path=lite0_weights_path())
+    out = model(torch.rand(B, 3, 64, 64))
+    assert out.scale_probs.shape == (B, 2, 50) and torch.isfinite(out.logits).all()
+    terms = model.losses(out, {"label": torch.zeros(B, dtype=torch.long)})
+    sum(terms.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+
+
 def test_local_weights_file_is_loaded(tmp_path):
     src = tiny("racnn-zoom")
     path = tmp_path / "small.pt"
