@@ -46,7 +46,7 @@ class MGCNNConfig:
     image_size: int = 64  # side of the images this variant expects (the whole-image branch resizes to input_size)
     input_size: int = 32  # side of each branch's whole-image input
     region_size: int = 32  # side each discovered region is zoomed to
-    backbone: str = "small"  # "small" or a torchvision classifier name
+    backbone: str = "small"  # "small", "efficientnet_lite0" or a torchvision classifier name
     backbone_width: int = 16  # first-stage width of the "small" CNN
     weights_path: str | None = None  # local backbone weights, loaded into every branch
     energy_threshold: float = 1.0  # a feature cell is in the region when its energy >= this × the mean (SCDA: 1)

@@ -57,7 +57,7 @@ class RACNNConfig:
     image_size: int = 96  # side of the images this variant expects (scale 1 resizes any input to scale_sizes[0])
     num_scales: int = 2  # the paper uses 3; 2 already shows the zoom
     scale_sizes: tuple[int, ...] = (48, 48)  # input side per scale (paper 448, 224, 224); later scales repeat the last
-    backbone: str = "small"  # "small" or a torchvision classifier name (vgg19 in the paper)
+    backbone: str = "small"  # "small", "efficientnet_lite0" or a torchvision classifier name (vgg19 in the paper)
     backbone_width: int = 8  # first-stage width of the "small" CNN
     weights_path: str | None = None  # local backbone weights, loaded into every scale's backbone
     share_backbone: bool = False  # the paper keeps separate weights per scale
