@@ -116,6 +116,13 @@ def centre_inside(box: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return ((c >= truth[..., :2]) & (c <= truth[..., 2:])).all(dim=-1)
 
 
+def centre_correlation(box: torch.Tensor, truth: torch.Tensor) -> list[float | None]:
+    """box, truth (N, 4) -> [x, y] correlation over the N images of the box's centre with the object's;
+    None where the box never moves (scale 1, the whole image). Does the box follow the object?"""
+    c, tc = (box[:, :2] + box[:, 2:]) / 2, (truth[:, :2] + truth[:, 2:]) / 2
+    return [round(float(np.corrcoef(c[:, i], tc[:, i])[0, 1]), 3) if c[:, i].std() > 0 else None for i in (0, 1)]
+
+
 class CentredProposal(nn.Module):
     """Wraps an RA-CNN APN: the same box size, moved to the centre of its input. Evaluating with it asks
     whether *where* the learned box looks matters to the finer scale, or only that it zooms."""
@@ -187,9 +194,7 @@ def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, tor
         # centre (x, y pixels) and the correlation of the two over the test images.
         c, tc = (boxes[valid, t, :2] + boxes[valid, t, 2:]) / 2, (truth[valid, :2] + truth[valid, 2:]) / 2
         result[f"centre_offset{t + 1}"] = [round(v, 2) for v in (c - tc).mean(dim=0).tolist()]
-        result[f"centre_correlation{t + 1}"] = [
-            round(float(np.corrcoef(c[:, i], tc[:, i])[0, 1]), 3) if c[:, i].std() > 0 else None for i in (0, 1)
-        ]  # None: the box never moves (scale 1, the whole image)
+        result[f"centre_correlation{t + 1}"] = centre_correlation(boxes[valid, t], truth[valid])
         for name, b in (("", boxes[valid, t]), ("_centred", centred[valid, t])):
             result[f"on_object{name}{t + 1}"] = on_object_fraction(b, truth[valid]).mean().item()
             result[f"centre_in_object{name}{t + 1}"] = centre_inside(b, truth[valid]).float().mean().item()
@@ -198,10 +203,7 @@ def evaluate(model, test_set, chunk: int = 100) -> tuple[dict, torch.Tensor, tor
         p_centred = torch.cat((centre - p_size / 2, centre + p_size / 2), dim=-1)
         result["iou_feature_peak"] = box_iou(peak[valid], truth[valid]).mean().item()
         result["iou_feature_peak_centred"] = box_iou(p_centred, truth[valid]).mean().item()
-        pc, tc = (peak[valid, :2] + peak[valid, 2:]) / 2, (truth[valid, :2] + truth[valid, 2:]) / 2
-        result["feature_peak_centre_correlation"] = [
-            round(float(np.corrcoef(pc[:, i], tc[:, i])[0, 1]), 3) if pc[:, i].std() > 0 else None for i in (0, 1)
-        ]
+        result["feature_peak_centre_correlation"] = centre_correlation(peak[valid], truth[valid])
     result["test_images"] = len(test_set)
     return result, boxes, truth
 

@@ -7,7 +7,13 @@ import torch
 
 from attention_models import create_model
 from bench.dram_multidigit import on_digit_fraction, on_read_digit_fraction
-from bench.racnn_zoom import CentredProposal, centre_inside, feature_peak_box, on_object_fraction
+from bench.racnn_zoom import (
+    CentredProposal,
+    centre_correlation,
+    centre_inside,
+    feature_peak_box,
+    on_object_fraction,
+)
 
 NAN = math.nan
 
@@ -67,3 +73,11 @@ def test_feature_peak_box_is_the_hottest_square_in_original_pixels():
     # Window (4x4 cells) at row 2, col 6: centre (8, 4) cells = (32, 16) px at 48, (64, 32) px at 96.
     torch.testing.assert_close(box, torch.tensor([[64 - 14.4, 32 - 14.4, 64 + 14.4, 32 + 14.4]]))
     assert feature_peak_box(create_model("racnn-zoom", num_scales=1, scale_sizes=(48,)), out, (96, 96)) is None
+
+
+def test_centre_correlation_follows_or_sits_still():
+    truth = torch.tensor([[0.0, 0.0, 10.0, 10.0], [20.0, 5.0, 30.0, 15.0], [40.0, 30.0, 50.0, 50.0]])
+    following = truth + torch.tensor([3.0, -2.0, 3.0, -2.0])  # a shifted copy: correlation 1 in x and y
+    assert centre_correlation(following, truth) == [1.0, 1.0]
+    fixed = torch.tensor([10.0, 10.0, 20.0, 20.0]).expand(3, 4)
+    assert centre_correlation(fixed, truth) == [None, None]
