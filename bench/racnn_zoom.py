@@ -43,6 +43,8 @@ class Schedule:
     apn_lr: float = 1e-4  # ranking steps: small, see attention_models/racnn.py
     hflip: bool = False  # mirror training images at random (jobs/data/augment.py)
     max_shift: int = 0  # shift training images by up to this many pixels
+    min_crop: float = 1.0  # zoom training images onto random windows of at least this side fraction
+    apn_init_lr: float | None = None  # APN initialisation learning rate (None: lr)
 
 
 def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed: int = 0) -> dict:
@@ -52,14 +54,15 @@ def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed:
     generator = torch.Generator().manual_seed(seed)
     groups = model.parameter_groups()
     opts = {k: torch.optim.Adam(v, lr=schedule.apn_lr if k == "apn" else schedule.lr) for k, v in groups.items()}
-    init_opt = torch.optim.Adam(groups["apn"], lr=schedule.lr) if "apn" in groups else None
+    init_lr = schedule.lr if schedule.apn_init_lr is None else schedule.apn_init_lr
+    init_opt = torch.optim.Adam(groups["apn"], lr=init_lr) if "apn" in groups else None
     start, steps, images = time.monotonic(), 0, 0
     model.train()
 
     def step(group: str, phase: str | None, init: bool = False) -> dict[str, float]:
         nonlocal steps, images
         batch = train_set.to_batch(rng.integers(0, len(train_set), schedule.batch_size))
-        batch = augment(batch, generator, schedule.hflip, schedule.max_shift)
+        batch = augment(batch, generator, schedule.hflip, schedule.max_shift, schedule.min_crop)
         out = model(batch["image"])
         if init:
             terms = model.apn_init_losses(out, batch)

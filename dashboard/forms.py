@@ -206,6 +206,8 @@ def training_ui(key: str = "submit", data_paths: list[str] = ()) -> tuple[dict, 
                           help="augmentation: mirror training images at random (refused for digit sequences)")
     shift = c[1].number_input("Max shift (px)", min_value=0, value=0, step=1, key=f"{key}_shift",
                               help="augmentation: shift training images by up to this many pixels")
+    crop = c[2].number_input("Min crop", min_value=0.1, max_value=1.0, value=1.0, step=0.05, key=f"{key}_crop",
+                             help="augmentation: zoom onto a random window of at least this fraction of the side (1 = off)")
     data = {"path": path.strip(), "probe_count": int(probes)}
     if max_train:
         data["max_train_samples"] = int(max_train)
@@ -213,6 +215,8 @@ def training_ui(key: str = "submit", data_paths: list[str] = ()) -> tuple[dict, 
         data["hflip"] = True
     if shift:
         data["max_shift"] = int(shift)
+    if crop < 1:
+        data["min_crop"] = float(crop)
     optim = {"epochs": int(epochs), "batch_size": int(batch), "lr": float(lr)}
     scaling = {"num_workers": int(workers), "cpus_per_worker": float(cpus), "use_gpu": bool(gpu)}
     return data, optim, scaling, storage.strip()

@@ -45,13 +45,16 @@ class DataSpec:
     max_train_samples: int = 0
     max_val_samples: int = 0
     # Training-time augmentation (jobs/data/augment.py), boxes moved with the pixels: mirror at random
-    # (refused for digit sequences, which read left to right) and shift by up to max_shift pixels.
+    # (refused for digit sequences, which read left to right), zoom onto a random window of at least
+    # min_crop of the side (moves the object off-centre without a telltale border), shift by up to max_shift px.
     hflip: bool = False
     max_shift: int = 0
+    min_crop: float = 1.0
 
     def validate(self, p: str) -> None:
         _check(bool(self.path), f"{p}.path", "must name a dataset directory or URI")
         _check(self.max_shift >= 0, f"{p}.max_shift", "must be >= 0")
+        _check(0 < self.min_crop <= 1, f"{p}.min_crop", "must be > 0 and <= 1 (1 = off)")
         _check(self.probe_count >= 0, f"{p}.probe_count", "must be >= 0")
         _check(self.max_train_samples >= 0, f"{p}.max_train_samples", "must be >= 0")
         _check(self.max_val_samples >= 0, f"{p}.max_val_samples", "must be >= 0")

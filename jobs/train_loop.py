@@ -219,7 +219,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
         batches = iterate_batches(train, spec.optim.batch_size, shuffle=True, seed=spec.optim.seed, epoch=epoch,
                                   drop_last=world_size > 1)
         for batch in itertools.islice(batches, steps_per_epoch):
-            batch = _to(augment(batch, augment_rng, spec.data.hflip, spec.data.max_shift), device)
+            batch = _to(augment(batch, augment_rng, spec.data.hflip, spec.data.max_shift, spec.data.min_crop), device)
             phase = phases[(step // spec.optim.alternate_every) % len(phases)] if phases else None
             init = init_steps > 0 and hasattr(raw, "attention_init_losses")
             # The init loss reaches only the attention net; DDP would wait forever for the other parameters'

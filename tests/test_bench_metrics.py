@@ -81,3 +81,24 @@ def test_centre_correlation_follows_or_sits_still():
     assert centre_correlation(following, truth) == [1.0, 1.0]
     fixed = torch.tensor([10.0, 10.0, 20.0, 20.0]).expand(3, 4)
     assert centre_correlation(fixed, truth) == [None, None]
+
+
+def test_box_search_scores_each_square_with_the_finest_scale_as_the_model_would():
+    from bench.box_search import squares, true_class_log_probs
+
+    torch.manual_seed(0)
+    model = create_model("racnn-cub", image_size=32, scale_sizes=(16, 16), backbone_width=4).eval()
+    images, labels = torch.rand(3, 3, 32, 32), torch.tensor([0, 4, 7])
+    centres = torch.tensor([[16.0, 16.0], [10.0, 22.0]])
+    logp = true_class_log_probs(model, images, labels, centres, half=8.0, chunk=2)
+    assert logp.shape == (3, 2) and (logp <= 0).all()
+    # The same square through the model's own forward pass: an APN that always proposes it.
+    class Fixed(torch.nn.Module):
+        def forward(self, features, side):  # the square (10, 22) half 8 of 32 px, in scale-1 pixels (16 px)
+            return features.new_tensor([5.0, 11.0, 4.0]).expand(len(features), 3)
+
+    model.apns = torch.nn.ModuleList([Fixed()])
+    with torch.no_grad():
+        own = model(images).scale_logits[:, 1].log_softmax(dim=1).gather(1, labels.view(-1, 1)).squeeze(1)
+    torch.testing.assert_close(logp[:, 1], own, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(squares(centres, 8.0)[1], torch.tensor([2.0, 14.0, 18.0, 30.0]))

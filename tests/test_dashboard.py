@@ -157,13 +157,14 @@ def test_a_job_submitted_with_the_form_can_be_followed_and_cancelled(app, finish
     at.number_input(key="submit_workers").set_value(0)
     at.checkbox(key="submit_hflip").check()
     at.number_input(key="submit_shift").set_value(4)
+    at.number_input(key="submit_crop").set_value(0.7)
     at.button(key="FormSubmitter:submit_form-Submit").click().run()
     assert not _errors(at)
     submitted = next(s.value for s in at.success if s.value.startswith("Submitted"))
     job_id = submitted.split("**")[1]
     job = finished_jobs.client.get(job_id)
     assert job.spec.model.overrides["num_glimpses"].int_value == 2 and job.spec.optim.epochs == 500
-    assert job.spec.data.hflip and job.spec.data.max_shift == 4
+    assert job.spec.data.hflip and job.spec.data.max_shift == 4 and job.spec.data.min_crop == pytest.approx(0.7)
     assert job.owner  # the dashboard's user
 
     page = app("views/job.py", job=job_id)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.data.augment import augment, random_hflip, random_shift
+from jobs.data.augment import augment, random_crop, random_hflip, random_shift
 from jobs.data.samples import ink_boxes
 
 
@@ -74,8 +74,59 @@ def test_a_box_pushed_out_becomes_missing_and_zero_shift_is_identity():
         random_shift(batch, torch.Generator(), max_shift=-1)
 
 
+def _bilinear_reference(src: torch.Tensor, f: float, ox: float, oy: float) -> torch.Tensor:
+    """src (C, H, W): the window of side fraction f at pixel offset (ox, oy), zoomed to H x W, one output
+    pixel at a time: output pixel centre x + 0.5 reads input ox + f (x + 0.5), bilinear, edges clamped."""
+    C, H, W = src.shape
+    out = torch.zeros_like(src)
+    for y in range(H):
+        for x in range(W):
+            u, v = ox + f * (x + 0.5) - 0.5, oy + f * (y + 0.5) - 0.5  # input pixel coordinates
+            x0, y0 = int(np.floor(u)), int(np.floor(v))
+            a, b = u - x0, v - y0
+            for dy, wy in ((0, 1 - b), (1, b)):
+                for dx, wx in ((0, 1 - a), (1, a)):
+                    out[:, y, x] += wy * wx * src[:, min(max(y0 + dy, 0), H - 1), min(max(x0 + dx, 0), W - 1)]
+    return out
+
+
+def test_crop_zooms_each_window_like_a_per_sample_reference_and_boxes_follow():
+    batch = _batch()
+    out = random_crop(batch, torch.Generator().manual_seed(5), min_side=0.6)
+    g = torch.Generator().manual_seed(5)  # the same draws, in the same order
+    f = 0.6 + 0.4 * torch.rand(6, generator=g)
+    corner = (1 - f).unsqueeze(1) * torch.rand(6, 2, generator=g)
+    H, W = batch["image"].shape[2:]
+    assert (f < 0.99).all()
+    for i in range(6):
+        ox, oy = corner[i, 0].item() * W, corner[i, 1].item() * H
+        want = _bilinear_reference(batch["image"][i], f[i].item(), ox, oy)
+        torch.testing.assert_close(out["image"][i], want, atol=1e-5, rtol=1e-5)
+        box = batch["boxes"][i, 0]
+        moved = ((box - torch.tensor([ox, oy, ox, oy])) / f[i]).clamp(min=0)
+        moved = torch.minimum(moved, torch.tensor([W, H, W, H], dtype=torch.float32))
+        if (moved[2:] > moved[:2]).all():
+            torch.testing.assert_close(out["boxes"][i, 0], moved)
+            # the lit pixels lie within the moved box, give or take the one pixel that bilinear blends in
+            ink = _ink(out["image"][i : i + 1])[0]
+            assert (ink[:2] >= moved[:2] - 1.01).all() and (ink[2:] <= moved[2:] + 1.01).all(), (i, ink, moved)
+        else:
+            assert out["boxes"][i, 0].isnan().all()
+    assert out["boxes"][:, 1].isnan().all() and torch.equal(out["label"], batch["label"])
+
+
+def test_crop_of_the_whole_image_is_identity_and_bad_fractions_are_refused():
+    batch = _batch()
+    assert random_crop(batch, torch.Generator(), min_side=1.0) is batch
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="augment.min_crop"):
+            random_crop(batch, torch.Generator(), min_side=bad)
+
+
 def test_augment_composes_and_keeps_shapes_and_dtype():
     batch = _batch()
     out = augment(batch, torch.Generator().manual_seed(0), hflip=True, max_shift=2)
     assert out["image"].shape == batch["image"].shape and out["image"].dtype == batch["image"].dtype
     torch.testing.assert_close(out["boxes"][:, 0], _ink(out["image"]))
+    cropped = augment(batch, torch.Generator().manual_seed(0), hflip=True, max_shift=2, min_crop=0.7)
+    assert cropped["image"].shape == batch["image"].shape and not torch.equal(cropped["image"], out["image"])

@@ -34,6 +34,8 @@ def test_round_trip_through_json():
         ({"colour": "red"}, "colour: unknown field"),
         ({"optim": {"learning_rate": 1}}, "optim.learning_rate: unknown field"),
         ({"data": {"path": ""}}, "data.path: must name a dataset"),
+        ({"data": {"path": "/tmp/ds", "min_crop": 0}}, "data.min_crop: must be > 0 and <= 1"),
+        ({"data": {"path": "/tmp/ds", "min_crop": 1.5}}, "data.min_crop: must be > 0 and <= 1"),
         ({"kind": "tune"}, "tune: required when kind is 'tune'"),
         ({"kind": "serve"}, "kind: must be one of"),
         ({"kind": "tune", "tune": {}, "scaling": {"num_workers": 0}}, "scaling.num_workers: must be >= 1 for a tune"),

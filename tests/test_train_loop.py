@@ -98,7 +98,8 @@ class _Seen(nn.Module):
 def test_augmentation_changes_what_training_sees_and_only_that(digits28, tmp_path, augment):
     from jobs.data.store import read_split
 
-    data = {"path": digits28, "probe_count": 4, "hflip": augment, "max_shift": 3 if augment else 0}
+    data = {"path": digits28, "probe_count": 4, "hflip": augment, "max_shift": 3 if augment else 0,
+            "min_crop": 0.8 if augment else 1.0}
     spec = _spec(digits28, tmp_path).replace(data=JobSpec.from_dict({"model": {"name": "ram-mnist28"}, "data": data}).data)
     _Seen.seen = []
     last = fit(spec, lambda m, s: None, wrap=_Seen)

@@ -64,8 +64,43 @@ def random_shift(batch: dict[str, Tensor], generator: torch.Generator, max_shift
     return out
 
 
-def augment(batch: dict[str, Tensor], generator: torch.Generator, hflip: bool = False, max_shift: int = 0) -> dict[str, Tensor]:
-    """random_hflip (when hflip) then random_shift (when max_shift > 0)."""
+def random_crop(batch: dict[str, Tensor], generator: torch.Generator, min_side: float) -> dict[str, Tensor]:
+    """Cut from each sample a window of side fraction f ~ U[min_side, 1] of the image's (aspect kept) at a
+    uniformly drawn place inside it, and zoom it back to the full size (bilinear); boxes follow
+    (x' = (x - x_offset) / f) and are clipped (a box cut wholly out becomes NaN).
+
+    Unlike a shift, no border is filled: the object moves off the photo's centre and changes size with
+    nothing in the picture telling where the window was (a shift's black border does)."""
+    if not 0 < min_side <= 1:
+        raise ValueError(f"augment.min_crop: must be > 0 and <= 1, got {min_side}")
+    if min_side == 1:
+        return batch
+    images = batch["image"]
+    B, C, H, W = images.shape
+    f = (min_side + (1 - min_side) * torch.rand(B, generator=generator)).to(images)  # (B,) window side fraction
+    corner = (1 - f).unsqueeze(1) * torch.rand(B, 2, generator=generator).to(images)  # (B, 2) offset / side
+    # Output normalised coordinate u in [-1, 1] reads input f * u + t, t the window's normalised centre.
+    theta = images.new_zeros(B, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = f, f
+    theta[:, :, 2] = 2 * (corner + f.unsqueeze(1) / 2) - 1
+    grid = F.affine_grid(theta, (B, C, H, W), align_corners=False)  # (B, H, W, 2)
+    out = dict(batch)
+    out["image"] = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if "boxes" in batch:
+        size = images.new_tensor([W, H, W, H])
+        offset = (corner * size[:2]).repeat(1, 2).unsqueeze(1)  # (B, 1, 4) pixels
+        boxes = (batch["boxes"] - offset) / f.view(B, 1, 1)  # (B, M, 4)
+        boxes = torch.minimum(boxes.clamp(min=0), size)
+        gone = (boxes[..., 2] <= boxes[..., 0]) | (boxes[..., 3] <= boxes[..., 1])  # (B, M)
+        out["boxes"] = boxes.masked_fill(gone.unsqueeze(-1), float("nan"))
+    return out
+
+
+def augment(
+    batch: dict[str, Tensor], generator: torch.Generator, hflip: bool = False, max_shift: int = 0, min_crop: float = 1.0
+) -> dict[str, Tensor]:
+    """random_hflip (when hflip), random_crop (when min_crop < 1), then random_shift (when max_shift > 0)."""
     if hflip:
         batch = random_hflip(batch, generator)
+    batch = random_crop(batch, generator, min_crop)
     return random_shift(batch, generator, max_shift)

@@ -52,7 +52,7 @@ class ModelSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., overrides: _Optional[_Mapping[str, Value]] = ...) -> None: ...
 
 class DataSpec(_message.Message):
-    __slots__ = ("path", "train_split", "val_split", "probe_count", "max_train_samples", "max_val_samples", "hflip", "max_shift")
+    __slots__ = ("path", "train_split", "val_split", "probe_count", "max_train_samples", "max_val_samples", "hflip", "max_shift", "min_crop")
     PATH_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
     VAL_SPLIT_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class DataSpec(_message.Message):
     MAX_VAL_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     HFLIP_FIELD_NUMBER: _ClassVar[int]
     MAX_SHIFT_FIELD_NUMBER: _ClassVar[int]
+    MIN_CROP_FIELD_NUMBER: _ClassVar[int]
     path: str
     train_split: str
     val_split: str
@@ -69,7 +70,8 @@ class DataSpec(_message.Message):
     max_val_samples: int
     hflip: bool
     max_shift: int
-    def __init__(self, path: _Optional[str] = ..., train_split: _Optional[str] = ..., val_split: _Optional[str] = ..., probe_count: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., max_val_samples: _Optional[int] = ..., hflip: _Optional[bool] = ..., max_shift: _Optional[int] = ...) -> None: ...
+    min_crop: float
+    def __init__(self, path: _Optional[str] = ..., train_split: _Optional[str] = ..., val_split: _Optional[str] = ..., probe_count: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., max_val_samples: _Optional[int] = ..., hflip: _Optional[bool] = ..., max_shift: _Optional[int] = ..., min_crop: _Optional[float] = ...) -> None: ...
 
 class OptimSpec(_message.Message):
     __slots__ = ("optimizer", "lr", "weight_decay", "momentum", "schedule", "step_every", "batch_size", "epochs", "seed", "grad_clip", "alternate_every", "attention_init_steps", "eval_samples", "mixed_precision")
