@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"== {name}: {sum(q.numel() for q in model.parameters()):,} parameters", flush=True)
         saved = args.out / f"{name}.pt"
         if args.init_from is not None:
-            model.load_state_dict(_saved_state(args.init_from, model.config))
+            model.load_state_dict(saved_state(args.init_from, model.config))
         if args.load:  # the report of the run that saved it, re-scored (new measures need no new run)
-            model.load_state_dict(_saved_state(saved, model.config))
+            model.load_state_dict(saved_state(saved, model.config))
             previous = json.loads((args.out / f"{name}.json").read_text())
             run = {k: previous[k] for k in ("schedule", "steps", "train_images_per_s", "seconds") if k in previous}
         else:
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         )
 
 
-def _saved_state(path: Path, config) -> dict:
+def saved_state(path: Path, config) -> dict:
     """The state dict of a <model>.pt this bench saved, refused when it was saved for another config."""
     state = torch.load(path, weights_only=False)
     if state["config"] != config:

@@ -23,7 +23,7 @@ from attention_models.backbones import LITE0
 from attention_models.crop import attention_crop
 from attention_models.efficientnet_lite import lite0_weights_path
 from attention_models.sampling import box_iou
-from bench.birds import CUB, _saved_state
+from bench.birds import CUB, saved_state
 from bench.racnn_zoom import centre_correlation, on_object_fraction
 
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     if model_config(args.model).backbone == LITE0:
         overrides["weights_path"] = lite0_weights_path()
     model = create_model(args.model, **overrides)
-    model.load_state_dict(_saved_state(args.saved, model.config))
+    model.load_state_dict(saved_state(args.saved, model.config))
     model.eval()
     photos = build_recipe("cub", count=None, seed=0, split="test", source=args.source, size=args.size)
     batch = photos.to_batch(np.arange(0, len(photos), args.every))

@@ -56,6 +56,9 @@ def check_data(spec: JobSpec) -> None:
     if spec.data.hflip and manifest.get("sequence_length"):
         raise ValueError(f"data.hflip: {spec.data.path} holds digit sequences read left to right; "
                          "a mirror would reverse them (use data.max_shift only)")
+    if spec.data.min_crop < 1 and manifest.get("sequence_length"):
+        raise ValueError(f"data.min_crop: {spec.data.path} holds digit sequences; a window could cut off a digit "
+                         "that the labels still read (use data.max_shift only)")
 
 
 def _storage(spec: JobSpec) -> str:

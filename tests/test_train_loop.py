@@ -119,4 +119,7 @@ def test_mirroring_digit_sequences_is_refused_before_training(tmp_path):
     spec = JobSpec.from_dict({"model": {"name": "dram-multidigit"}, "data": {"path": path, "hflip": True}})
     with pytest.raises(ValueError, match=r"data.hflip: .* digit sequences"):
         check_data(spec)
+    cropped = spec.replace(data=dataclasses.replace(spec.data, hflip=False, min_crop=0.8))
+    with pytest.raises(ValueError, match=r"data.min_crop: .* digit sequences"):
+        check_data(cropped)
     check_data(spec.replace(data=dataclasses.replace(spec.data, hflip=False, max_shift=4)))  # a shift is fine
