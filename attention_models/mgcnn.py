@@ -48,7 +48,7 @@ class MGCNNConfig:
     region_size: int = 32  # side each discovered region is zoomed to
     backbone: str = "small"  # "small", "efficientnet_lite0" or a torchvision classifier name
     backbone_width: int = 16  # first-stage width of the "small" CNN
-    weights_path: str | None = None  # local backbone weights, loaded into every branch
+    weights_path: str | None = None  # local backbone weights for every branch ("imagenet": Lite0's shipped ones)
     energy_threshold: float = 1.0  # a feature cell is in the region when its energy >= this × the mean (SCDA: 1)
     min_region: float = 0.3  # smallest region side, as a fraction of the image side
     mask_steepness: float = 10.0  # boxcar logistic k of the crop, per pixel of the original image

