@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from attention_models import create_model
+from attention_models.backbones import pooled
 from attention_models.crop import attention_crop
 from attention_models.sampling import box_iou
 from bench.birds import CUB, saved_state
@@ -41,7 +42,7 @@ def true_class_log_probs(model, images: torch.Tensor, labels: torch.Tensor, cent
     for centre in centres:
         x = attention_crop(images, centre.expand(B, 2), images.new_full((B, 2), half), c.scale_sizes[1],
                            c.mask_steepness)
-        logits = torch.cat([model.classifiers[1](model.backbones[1](x[i:i + chunk]).mean(dim=(2, 3)))
+        logits = torch.cat([model.classifiers[1](pooled(model.backbones[1](x[i:i + chunk])))
                             for i in range(0, B, chunk)])
         out.append(logits.log_softmax(dim=1).gather(1, labels.view(-1, 1)).squeeze(1))
     return torch.stack(out, dim=1)

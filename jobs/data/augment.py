@@ -56,11 +56,7 @@ def random_shift(batch: dict[str, Tensor], generator: torch.Generator, max_shift
     out = dict(batch)
     out["image"] = F.grid_sample(images, grid, mode="nearest", padding_mode="zeros", align_corners=False)
     if "boxes" in batch:
-        boxes = batch["boxes"] + shift.repeat(1, 2).unsqueeze(1)  # (B, M, 4)
-        limit = boxes.new_tensor([W, H, W, H])
-        boxes = torch.minimum(boxes.clamp(min=0), limit)
-        gone = (boxes[..., 2] <= boxes[..., 0]) | (boxes[..., 3] <= boxes[..., 1])  # (B, M)
-        out["boxes"] = boxes.masked_fill(gone.unsqueeze(-1), float("nan"))
+        out["boxes"] = _clip(batch["boxes"] + shift.repeat(1, 2).unsqueeze(1), W, H)
     return out
 
 
@@ -87,13 +83,17 @@ def random_crop(batch: dict[str, Tensor], generator: torch.Generator, min_side: 
     out = dict(batch)
     out["image"] = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if "boxes" in batch:
-        size = images.new_tensor([W, H, W, H])
-        offset = (corner * size[:2]).repeat(1, 2).unsqueeze(1)  # (B, 1, 4) pixels
-        boxes = (batch["boxes"] - offset) / f.view(B, 1, 1)  # (B, M, 4)
-        boxes = torch.minimum(boxes.clamp(min=0), size)
-        gone = (boxes[..., 2] <= boxes[..., 0]) | (boxes[..., 3] <= boxes[..., 1])  # (B, M)
-        out["boxes"] = boxes.masked_fill(gone.unsqueeze(-1), float("nan"))
+        offset = (corner * images.new_tensor([W, H])).repeat(1, 2).unsqueeze(1)  # (B, 1, 4) pixels
+        out["boxes"] = _clip((batch["boxes"] - offset) / f.view(B, 1, 1), W, H)
     return out
+
+
+def _clip(boxes: Tensor, W: int, H: int) -> Tensor:
+    """boxes (B, M, 4) moved by an augmentation -> clipped to the W x H image; a box left with no area (moved
+    wholly out) becomes NaN, as a missing box is."""
+    boxes = torch.minimum(boxes.clamp(min=0), boxes.new_tensor([W, H, W, H]))
+    gone = (boxes[..., 2] <= boxes[..., 0]) | (boxes[..., 3] <= boxes[..., 1])  # (B, M)
+    return boxes.masked_fill(gone.unsqueeze(-1), float("nan"))
 
 
 def augment(
