@@ -44,7 +44,7 @@ class AttentionModel(nn.Module, ABC):
     """Base class of the four families. Subclasses set `family` and implement the methods below.
 
     The model never steps an optimizer: it returns loss terms and names its parameter groups, and the
-    training loop (jobs/train_loop.py) decides what to step when.
+    training loop (jobs/run/loop.py) decides what to step when.
     """
 
     family: str = ""

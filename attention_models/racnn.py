@@ -270,7 +270,7 @@ class RACNN(AttentionModel):
         pred, target = output.apn_boxes / sides, self.apn_init_targets(output) / sides  # (B, S-1, 3)
         return {"apn_init": F.smooth_l1_loss(pred, target, beta=0.05)}
 
-    # The generic name jobs/train_loop.py calls for its first `optim.attention_init_steps` steps.
+    # The generic name jobs/run/loop.py calls for its first `optim.attention_init_steps` steps.
     attention_init_losses = apn_init_losses
 
     def predict(self, output: RACNNOutput) -> Tensor:

@@ -15,12 +15,12 @@ import time
 import torch
 
 from cluster import connect
-from jobs import storage
+from jobs.api.spec import JobSpec
 from jobs.data.recipes import build_recipe
 from jobs.data.store import write_dataset
-from jobs.spec import JobSpec
-from jobs.train import run_train
-from jobs.train_loop import fit, run_dir
+from jobs.run import storage
+from jobs.run.loop import fit, run_dir
+from jobs.run.train import run_train
 
 
 def main() -> None:

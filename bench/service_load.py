@@ -35,7 +35,7 @@ def _spec(data: str, out: str) -> dict:
 
 
 def _worker(address: str, token: str, ids: list[str], spec: dict, seconds: float, threads: int, seed: int, q) -> None:
-    from jobs.client import ClientError, FoveateClient
+    from jobs.api.client import ClientError, FoveateClient
 
     results: list[tuple[str, float, str]] = []
     lock = threading.Lock()
@@ -89,7 +89,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from cluster import local
-    from jobs.client import FoveateClient
+    from jobs.api.client import FoveateClient
 
     tmp = Path(tempfile.mkdtemp(prefix="fvbench", dir="/tmp"))
     data = tmp / "data"

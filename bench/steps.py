@@ -1,4 +1,4 @@
-"""The one optimisation step the plain-loop benches share (the service's loop is jobs/train_loop.py)."""
+"""The one optimisation step the plain-loop benches share (the service's loop is jobs/run/loop.py)."""
 
 from __future__ import annotations
 

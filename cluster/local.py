@@ -7,7 +7,7 @@ Never `ray stop`: that kills every Ray process of every user on the machine.
 Ray's token authentication stays on: the head gets its own token file (`<state_dir>/auth_token`) through
 RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH, which every Ray process it starts (job drivers included)
 inherits. Clients of the head read that file. The head's PATH starts with this interpreter's bin
-directory, so a job's `python -m jobs.entrypoint` runs in the same environment.
+directory, so a job's `python -m jobs.run.entrypoint` runs in the same environment.
 """
 
 from __future__ import annotations

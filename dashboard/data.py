@@ -21,14 +21,12 @@ import pandas as pd
 import streamlit as st
 from google.protobuf.json_format import MessageToDict
 
-from jobs.client import ClientError, FoveateClient, is_final, state_name
-from jobs.spec import SpecError
-from jobs.spec_proto import value_from_proto
+from jobs.api.client import ClientError, FoveateClient
+from jobs.api.spec import SpecError
+from jobs.api.spec_proto import value_from_proto
+from jobs.api.states import STATES, is_final, is_unfinished, state_name
 
 ROOT = Path(__file__).resolve().parents[1]
-STATES = ["QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
-ACTIVE = ("QUEUED", "PENDING", "RUNNING")
-FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 @dataclass(frozen=True)
@@ -260,9 +258,9 @@ def best_metric(job: dict[str, Any], epochs: pd.DataFrame | None) -> float | Non
 def jobs_with_progress(conn: Connection, jobs: list[dict[str, Any]], follow_limit: int = 30) -> list[dict[str, Any]]:
     """Jobs with `progress` and `best` filled in; epochs are read for the first `follow_limit` that
     have started and not succeeded (a succeeded job's result already holds its metric)."""
-    followed = [j for j in jobs[:follow_limit] if (j["state"] == "RUNNING" or is_final_state(j["state"]))
+    followed = [j for j in jobs[:follow_limit] if (j["state"] == "RUNNING" or is_final(j["state"]))
                 and (j["state"] != "SUCCEEDED" or j["metric"] not in j["result_metrics"])]
-    epochs = epoch_metrics_many(conn, [j["id"] for j in followed], [is_final_state(j["state"]) for j in followed])
+    epochs = epoch_metrics_many(conn, [j["id"] for j in followed], [is_final(j["state"]) for j in followed])
     return [{**j, "progress": progress(j, epochs.get(j["id"])), "best": best_metric(j, epochs.get(j["id"]))}
             for j in jobs]
 
@@ -274,7 +272,7 @@ def jobs_with_progress(conn: Connection, jobs: list[dict[str, Any]], follow_limi
 def trials(conn: Connection, job_id: str) -> tuple[pd.DataFrame, bool, str]:
     """(trials table, complete, best trial) of a tune job."""
     resp = client(conn).trials(job_id)
-    from jobs.wire import trials_to_table
+    from jobs.api.tables import trials_to_table
 
     return trials_to_table(resp).to_pandas(), resp.complete, resp.best_trial
 
@@ -283,7 +281,7 @@ def trials(conn: Connection, job_id: str) -> tuple[pd.DataFrame, bool, str]:
 def attention(conn: Connection, job_id: str, trial: str = "", epoch: int | None = None) -> tuple[list[int], int, list[dict]]:
     """(epochs with a record, the epoch returned, its records as rows)."""
     resp = client(conn).attention_response(job_id, trial=trial, epoch=epoch)
-    from jobs.wire import attention_to_table
+    from jobs.api.tables import attention_to_table
 
     return list(resp.epochs), resp.epoch, attention_to_table(resp).to_pylist()
 
@@ -309,12 +307,4 @@ def example_specs() -> dict[str, dict[str, Any]]:
     return out
 
 
-def is_active(state: str) -> bool:
-    return state in ACTIVE
-
-
-def is_final_state(state: str) -> bool:
-    return state in FINAL
-
-
-__all__ = ["ClientError", "Connection", "is_final"]
+__all__ = ["STATES", "ClientError", "Connection", "is_final", "is_unfinished", "state_name"]

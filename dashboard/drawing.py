@@ -1,6 +1,6 @@
 """Where a model looked, drawn on its probe image: pure functions from an attention record to PIL images.
 
-A record is one row of jobs/records.py's table (as `FoveateClient.attention(...).to_pylist()` returns it):
+A record is one row of jobs/run/records.py's table (as `FoveateClient.attention(...).to_pylist()` returns it):
 image bytes H x W x C, label, prediction, kind "glimpse" | "scale" | "granularity", boxes flattened
 (T, K, 4) as x0, y0, x1, y1 in image pixels, gt_boxes flattened (M, 4), step_probs / step_predictions (T)
 where the family has them. One routine serves every family because every box is in image pixels:
@@ -60,7 +60,7 @@ class Record:
 
 
 def record_from_row(row: dict[str, Any]) -> Record:
-    """A Record from one row of the attention table (jobs/records.py's columns)."""
+    """A Record from one row of the attention table (jobs/run/records.py's columns)."""
     h, w, c = int(row["height"]), int(row["width"]), int(row["channels"])
     image = np.frombuffer(row["image"], dtype=np.uint8).reshape(h, w, c)
     t, k = int(row["steps"]), int(row["patches"])
@@ -100,7 +100,7 @@ def step_iou(rec: Record) -> np.ndarray:
 
 
 def attention_score(rec: Record) -> float:
-    """The record's attention IoU: step_iou averaged over steps (jobs/records.py's attention_iou)."""
+    """The record's attention IoU: step_iou averaged over steps (jobs/run/records.py's attention_iou)."""
     s = step_iou(rec)
     return float(np.mean(s)) if len(s) and not np.isnan(s).any() else float("nan")
 

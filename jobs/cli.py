@@ -7,18 +7,17 @@ import argparse
 import importlib
 import sys
 
+from jobs.api.errors import UserError
+
 # Modules that contribute subcommands: each defines add_commands(subparsers) and sets `func` on its parsers.
 _COMMAND_MODULES = [
     "jobs.data.cli",
-    "jobs.run_cli",
-    "jobs.service_cli",
+    "jobs.run.cli",
+    "jobs.api.cli",
+    "jobs.service.cli",
     "cluster.cli",
     "dashboard.cli",
 ]
-
-
-class UserError(Exception):
-    """A problem with what the user asked for: printed as one line, exit code 2, no traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

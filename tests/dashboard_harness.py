@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from service_harness import TOKEN, running_server, tiny_spec, wait_for
 
-from jobs.client import FoveateClient
+from jobs.api.client import FoveateClient
 
 
 @dataclass(frozen=True)

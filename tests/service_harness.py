@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from cluster.jobs_api import RayJobsAPI
-from jobs.client import FoveateClient, is_final, state_name
-from jobs.server import create_server
-from jobs.service import JobService, ServiceConfig
+from jobs.api.client import FoveateClient
+from jobs.api.states import is_final, state_name
+from jobs.service.job_service import JobService, ServiceConfig
+from jobs.service.server import create_server
 
 TOKEN = "test-token-0123456789"
 

@@ -188,9 +188,9 @@ def test_every_registered_variant_gets_its_family_fields():
 def test_list_models_carries_every_variant_with_typed_defaults():
     """ListModels's answer (what the submit form is built from), as the client reads it back."""
     from attention_models import list_models, model_config
-    from jobs.client import FoveateClient
-    from jobs.spec import SpecError
-    from jobs.wire import models_to_proto
+    from jobs.api.client import FoveateClient
+    from jobs.api.spec import SpecError
+    from jobs.service.wire import models_to_proto
 
     resp = models_to_proto()
     assert [m.name for m in resp.models] == list_models()

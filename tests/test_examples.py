@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.spec import load_spec
-from jobs.tune import search_space
+from jobs.api.spec import load_spec
+from jobs.run.tune import search_space
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 

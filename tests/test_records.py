@@ -7,7 +7,7 @@ import math
 import torch
 
 from attention_models import Attention
-from jobs.records import attention_iou
+from jobs.run.records import attention_iou
 
 
 def test_attention_iou_takes_best_patch_per_step_and_averages_steps():

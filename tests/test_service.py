@@ -16,7 +16,8 @@ import pytest
 import yaml
 from service_harness import TOKEN, running_server, tiny_spec, wait_for
 
-from jobs.client import ClientError, FoveateClient, state_name
+from jobs.api.client import ClientError, FoveateClient
+from jobs.api.states import state_name
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from service_harness import TOKEN, running_server, tiny_spec
 
 from cluster.jobs_api import RayJobsAPI
-from jobs.client import ClientError, FoveateClient, state_name
+from jobs.api.client import ClientError, FoveateClient
+from jobs.api.spec_proto import spec_dict_to_proto
+from jobs.api.states import state_name
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
-from jobs.server import create_server
-from jobs.service import JobService, ServiceConfig
-from jobs.spec_proto import spec_dict_to_proto
+from jobs.service.job_service import JobService, ServiceConfig
+from jobs.service.server import create_server
 
 pytestmark = pytest.mark.ray
 INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND

@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from cluster.jobs_api import ClusterSnapshot, NodeInfo, RayJob
-from jobs.catalog import Catalog, JobRecord
+from jobs.api.spec import JobSpec, SpecError
+from jobs.api.spec_proto import spec_dict_to_proto, spec_from_proto, spec_to_proto, unmirrored_fields
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
-from jobs.service import JobService, ServiceConfig, failure_reason
-from jobs.spec import JobSpec, SpecError
-from jobs.spec_proto import spec_dict_to_proto, spec_from_proto, spec_to_proto, unmirrored_fields
+from jobs.run.checks import check_model
+from jobs.service.catalog import Catalog, JobRecord
+from jobs.service.job_service import JobService, ServiceConfig, failure_reason
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 
@@ -62,7 +63,7 @@ def test_fields_left_out_take_the_spec_defaults_not_proto_zeros():
 ])
 def test_invalid_specs_name_the_field(bad, field):
     with pytest.raises(SpecError, match=rf"^{field}"):
-        spec_from_proto(spec_dict_to_proto(bad))
+        check_model(spec_from_proto(spec_dict_to_proto(bad)))
 
 
 def test_client_side_conversion_rejects_what_the_proto_cannot_carry():
@@ -115,7 +116,7 @@ def test_catalog_pages_newest_first_and_dedupes_request_ids(tmp_path):
 
 def test_catalog_survives_sigkill_of_the_writer(tmp_path):
     db = tmp_path / "c.db"
-    code = ("import os, signal\nfrom jobs.catalog import Catalog, JobRecord\n"
+    code = ("import os, signal\nfrom jobs.service.catalog import Catalog, JobRecord\n"
             f"c = Catalog({str(db)!r})\n"
             "c.insert(JobRecord(id='k', kind='train', model='m', owner='', priority=0, state='QUEUED', spec={}, run_dir='/r'))\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n")
@@ -127,9 +128,9 @@ def test_catalog_survives_sigkill_of_the_writer(tmp_path):
 def test_failure_reason_keeps_the_exception_line():
     msg = ("Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n"
            "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
-           "jobs.spec.SpecError: scaling: 64 workers x 1 CPUs = 64 CPUs, but the cluster has 4\n")
+           "jobs.api.spec.SpecError: scaling: 64 workers x 1 CPUs = 64 CPUs, but the cluster has 4\n")
     reason = failure_reason(msg)
-    assert reason.startswith("jobs.spec.SpecError: scaling: 64 workers")
+    assert reason.startswith("jobs.api.spec.SpecError: scaling: 64 workers")
     assert "exit code 1" in reason
 
 
@@ -171,8 +172,10 @@ class ScriptedRay:
 
 @pytest.fixture
 def scripted(tmp_path):
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "manifest.json").write_text("{}")
+    from jobs.data import build_recipe, write_dataset
+
+    splits = {s: build_recipe("cluttered60", count=4, seed=0, split=s) for s in ("train", "test")}
+    write_dataset(str(tmp_path / "data"), splits, {"recipe": "cluttered60", "seed": 0})
     ray = ScriptedRay()
     svc = JobService(ServiceConfig(db_path=str(tmp_path / "c.db"), max_running=1, poll_interval=3600), ray)
     spec = JobSpec.from_dict({"data": {"path": str(tmp_path / "data")}, "storage_path": str(tmp_path / "out"),

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from jobs.run_cli import apply_overrides
-from jobs.spec import JobSpec, SpecError, load_spec
-from jobs.tune import apply_params, search_space
+from jobs.api.spec import JobSpec, SpecError, apply_overrides, load_spec
+from jobs.run.checks import check_model
+from jobs.run.tune import apply_params, search_space
 
 BASE = {"data": {"path": "/tmp/ds"}, "model": {"name": "ram-cluttered60"}}
 
@@ -49,7 +49,7 @@ def test_round_trip_through_json():
 def test_errors_name_the_field(patch, message):
     d = {**BASE, **patch}
     with pytest.raises(SpecError) as err:
-        JobSpec.from_dict(d)
+        check_model(JobSpec.from_dict(d))  # the spec's own rules, then the one check of its model
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 

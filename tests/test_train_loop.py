@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from jobs import records, storage
+from jobs.api.spec import JobSpec
 from jobs.data.recipes import build_recipe
 from jobs.data.store import write_dataset
-from jobs.spec import JobSpec
-from jobs.train_loop import NonFiniteLossError, fit, run_dir
+from jobs.run import records, storage
+from jobs.run.loop import NonFiniteLossError, fit, run_dir
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_augmentation_changes_what_training_sees_and_only_that(digits28, tmp_pat
 
 
 def test_mirroring_digit_sequences_is_refused_before_training(tmp_path):
-    from jobs.train import check_data
+    from jobs.run.checks import check_data
 
     splits = {s: build_recipe("multidigit", count=4, seed=0, split=s) for s in ("train", "test")}
     path = write_dataset(str(tmp_path / "md"), splits, {"recipe": "multidigit", "seed": 0})

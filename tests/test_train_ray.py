@@ -11,13 +11,13 @@ import time
 import pytest
 
 from attention_models import list_models
-from jobs import records, storage
+from jobs.api.spec import JobSpec, SpecError
 from jobs.data.recipes import build_recipe
 from jobs.data.store import write_dataset
-from jobs.spec import JobSpec, SpecError
-from jobs.train import run_train
-from jobs.train_loop import run_dir
-from jobs.tune import run_tune
+from jobs.run import records, storage
+from jobs.run.loop import run_dir
+from jobs.run.train import run_train
+from jobs.run.tune import run_tune
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

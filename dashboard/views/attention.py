@@ -144,4 +144,4 @@ if job is not None:
     job_links(job, here="attention")
     trial = trial_ui(job)
     if trial is not None:
-        st.fragment(run_every=10 if data.is_active(job["state"]) else None)(attention_panel)(job, trial)
+        st.fragment(run_every=10 if data.is_unfinished(job["state"]) else None)(attention_panel)(job, trial)

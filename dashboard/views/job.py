@@ -30,7 +30,7 @@ def header(job: dict[str, Any]) -> None:
         c[3].metric(job["metric"], f"{best:.4f}", help="the result's value (best trial's, for a tune job)")
     if job["error"]:
         st.error(f"**Failed:** {job['error']}")
-    if job["cancel_requested"] and data.is_active(job["state"]):
+    if job["cancel_requested"] and data.is_unfinished(job["state"]):
         st.warning("Cancel requested: waiting for Ray to stop the job.")
 
 
@@ -40,7 +40,7 @@ def cancel_ui(job: dict[str, Any]) -> None:
     outcome = st.session_state.get(f"cancel_outcome_{job['id']}")
     if outcome:
         st.success(outcome)
-    if not data.is_active(job["state"]):
+    if not data.is_unfinished(job["state"]):
         return
     if st.button("Cancel job", type="secondary", key=f"cancel_{job['id']}", icon=":material/cancel:"):
         try:
@@ -67,7 +67,7 @@ def curves_panel(job_id: str, shown_state: str) -> None:
     if job["state"] != shown_state:
         st.rerun()
     try:
-        epochs = data.epoch_metrics(conn, job_id, final=data.is_final_state(job["state"]))
+        epochs = data.epoch_metrics(conn, job_id, final=data.is_final(job["state"]))
     except data.ClientError as exc:
         data.show_error(exc, "reading the job's epochs")
         return
@@ -75,7 +75,7 @@ def curves_panel(job_id: str, shown_state: str) -> None:
     st.progress(done, text=f"{state_label(job['state'])} · {len(epochs)} of {job['epochs'] * job['trials']} "
                            f"epochs reported" + (" (all trials)" if job["kind"] == "tune" else ""))
     if epochs.empty:
-        st.info("No epoch reported yet." if data.is_active(job["state"]) else "This job reported no epoch.")
+        st.info("No epoch reported yet." if data.is_unfinished(job["state"]) else "This job reported no epoch.")
         return
     groups = charts.metric_groups(list(epochs.columns))
     names = list(groups)
@@ -126,7 +126,7 @@ if job is not None:
     header(job)
     job_links(job, here="job")
     cancel_ui(job)
-    live = data.is_active(job["state"])
+    live = data.is_unfinished(job["state"])
     st.subheader("Curves")
     st.fragment(run_every=3 if live else None)(curves_panel)(job_id, job["state"])
     left, right = st.columns([2, 3])

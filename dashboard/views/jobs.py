@@ -10,7 +10,7 @@ import yaml
 
 from dashboard import data, forms
 from dashboard.widgets import PAGES, job_links, state_label
-from jobs.spec import SpecError
+from jobs.api.spec import SpecError
 
 st.title("Jobs")
 conn = data.connection()
@@ -44,7 +44,7 @@ def jobs_table(filters: dict[str, Any]) -> None:
     if not jobs:
         st.info("No jobs match." if any(filters.values()) else "No jobs yet: submit one below.")
         return
-    active = sum(data.is_active(j["state"]) for j in jobs)
+    active = sum(data.is_unfinished(j["state"]) for j in jobs)
     st.caption(f"{len(jobs)} jobs · {active} queued or running" + (" · refreshes every 3 s" if active else ""))
     event = st.dataframe(
         table_frame(jobs), hide_index=True, width="stretch", key="jobs_table", on_select="rerun",
@@ -160,7 +160,7 @@ def yaml_tab() -> None:
 
 filters = filters_ui()
 try:
-    live = any(data.is_active(j["state"]) for j in data.list_jobs(conn, **filters))
+    live = any(data.is_unfinished(j["state"]) for j in data.list_jobs(conn, **filters))
 except data.ClientError:
     live = False  # the table says why
 st.fragment(run_every=3 if live else None)(jobs_table)(filters)

@@ -21,7 +21,7 @@ def trials_panel(job: dict) -> None:
         return
     metric, mode = job["metric"], job["mode"]
     if table.empty:
-        st.info("No trial has reported yet." if data.is_active(job["state"]) else "This search reported no trial.")
+        st.info("No trial has reported yet." if data.is_unfinished(job["state"]) else "This search reported no trial.")
         return
     if not complete:
         st.info("The search is still running: rows come from each trial's metrics so far; the sampled "
@@ -67,4 +67,4 @@ def trials_panel(job: dict) -> None:
 job = job_picker_ui(conn, kind="tune")
 if job is not None:
     job_links(job, here="trials")
-    st.fragment(run_every=5 if data.is_active(job["state"]) else None)(trials_panel)(job)
+    st.fragment(run_every=5 if data.is_unfinished(job["state"]) else None)(trials_panel)(job)

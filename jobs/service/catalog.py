@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATES = ("QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
-ACTIVE = ("PENDING", "RUNNING")  # handed to Ray, not finished
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+from jobs.api.states import FINAL, STATES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -136,7 +134,7 @@ class Catalog:
         sets["state"] = state
         if state == "RUNNING":
             sets.setdefault("started", now)
-        if state in TERMINAL:
+        if state in FINAL:
             sets.setdefault("finished", now)
             sets.setdefault("cancel_requested", 0)
         with self._lock:

@@ -1,7 +1,7 @@
 """Catalog records and run outputs as `foveate.v1` messages (the server's side of the wire).
 
-The spec itself converts in jobs/spec_proto.py; this file builds the other messages from what the
-service returns, and turns proto messages back into tables for the client.
+The spec itself converts in jobs/api/spec_proto.py; this file builds the other messages from what the
+service returns, and tables into messages (jobs/api/tables.py turns them back on the client's side).
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from typing import Any
 import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from jobs.catalog import JobRecord
+from jobs.api.spec import SpecError
+from jobs.api.spec_proto import spec_dict_to_proto, value_to_proto
+from jobs.api.states import STATE_TO_PROTO
+from jobs.api.tables import RECORD_FIELDS
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
-from jobs.spec import SpecError
-from jobs.spec_proto import spec_dict_to_proto, value_from_proto, value_to_proto
-
-STATE_TO_PROTO = {s: pb.JobState.Value(f"JOB_STATE_{s}") for s in
-                  ("QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")}
-STATE_FROM_PROTO = {v: k for k, v in STATE_TO_PROTO.items()}
+from jobs.service.catalog import JobRecord
 
 
 def timestamp(t: float | None) -> Timestamp | None:
@@ -97,38 +95,16 @@ def trials_to_proto(rows: list[dict[str, Any]], complete: bool, best: str) -> pb
     return out
 
 
-def trials_to_table(resp: pb.ListTrialsResponse) -> pa.Table:
-    """The client's side: the rows back as a table with the server's column order."""
-    rows = [{k: value_from_proto(v) for k, v in r.values.items()} for r in resp.rows]
-    return pa.table({c: [r.get(c) for r in rows] for c in resp.columns}) if resp.columns else pa.table({})
-
-
-_RECORD_FIELDS = [f.name for f in pb.AttentionRecord.DESCRIPTOR.fields]
-
-
 def attention_to_proto(epochs: list[int], epoch: int, table: pa.Table | None, limit: int) -> pb.GetAttentionResponse:
     out = pb.GetAttentionResponse(epochs=epochs, epoch=epoch)
     if table is None:
         return out
     if limit:
         table = table.slice(0, limit)
-    cols = [c for c in _RECORD_FIELDS if c in table.column_names]
+    cols = [c for c in RECORD_FIELDS if c in table.column_names]
     for row in table.select(cols).to_pylist():
         out.records.add(**{k: v for k, v in row.items() if v is not None})
     return out
-
-
-def attention_to_table(resp: pb.GetAttentionResponse) -> pa.Table:
-    """The client's side: records back as a table with jobs/records.py's column names."""
-    if not resp.records:
-        return pa.table({})
-    rows = []
-    for r in resp.records:
-        d = {f: getattr(r, f) for f in _RECORD_FIELDS}
-        for f in ("label_sequence", "predicted_sequence", "boxes", "gt_boxes", "step_probs", "step_predictions"):
-            d[f] = list(d[f])
-        rows.append(d)
-    return pa.Table.from_pylist(rows)
 
 
 def models_to_proto(family: str = "") -> pb.ListModelsResponse:

@@ -6,11 +6,8 @@ import argparse
 import json
 import threading
 import uuid
-from typing import Any
 
-import yaml
-
-from jobs.spec import JobSpec, read_spec_file
+from jobs.api.spec import JobSpec, apply_overrides, read_spec_file
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -25,28 +22,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=_run, kind=kind)
 
 
-def apply_overrides(d: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
-    """Write KEY=VALUE pairs (dotted keys, YAML values) into a spec dict."""
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--set {pair!r}: must be KEY=VALUE")
-        node = d
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {key}: {p} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
-    return d
-
-
 def _progress(spec: JobSpec, stop: threading.Event) -> None:
     """A progress bar over epochs, fed by the metrics file rank 0 writes after each epoch."""
     from tqdm import tqdm
 
-    from jobs import storage
-    from jobs.train_loop import run_dir
+    from jobs.run import storage
+    from jobs.run.loop import run_dir
 
     uri = storage.join(run_dir(spec), "metrics.json")
     with tqdm(total=spec.optim.epochs, desc=f"{spec.model.name}", unit="epoch") as bar:
@@ -62,7 +43,7 @@ def _progress(spec: JobSpec, stop: threading.Event) -> None:
 
 def train_with_progress(spec: JobSpec):
     """run_train with a progress bar over epochs; returns its TrainResult."""
-    from jobs.train import run_train
+    from jobs.run.train import run_train
 
     stop = threading.Event()
     bar = threading.Thread(target=_progress, args=(spec, stop), daemon=True)
@@ -82,9 +63,9 @@ def _run(args: argparse.Namespace) -> int:
     d["kind"] = args.kind
     d["name"] = args.name or d.get("name") or f"{args.kind}-{uuid.uuid4().hex[:8]}"
     spec = JobSpec.from_dict(d).with_absolute_paths()
-    from jobs.train import check_data
+    from jobs.run.checks import check_spec
 
-    check_data(spec)  # here too, so that a wrong path is reported before a local Ray starts
+    check_spec(spec)  # the driver checks again; here a wrong path is reported before a local Ray starts
     connect(args.address)
     if spec.kind == "train":
         result = train_with_progress(spec)
@@ -94,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: {result.error}")
             return 1
         return 0
-    from jobs.tune import run_tune
+    from jobs.run.tune import run_tune
 
     result = run_tune(spec)
     print(f"best trial {result.best_trial}: {json.dumps(result.best_config, default=float)}")

@@ -1,6 +1,6 @@
 """Read what a running or finished job wrote into its run directory (local path or pyarrow URI).
 
-Layout (jobs/train_loop.py, jobs/tune.py, jobs/entrypoint.py):
+Layout (jobs/run/loop.py, jobs/run/tune.py, jobs/run/entrypoint.py):
     <run_dir>/metrics.json                      train: one dict per reported epoch (rank 0 rewrites it)
     <run_dir>/attention/epoch=NNNN.parquet      train: attention records
     <run_dir>/trials/<trial>/metrics.json       tune: the same per trial
@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from jobs import records, storage
+from jobs.run import records, storage
 
 
 def trial_ids(run_dir: str) -> list[str]:

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from attention_models import Attention
 from attention_models.sampling import box_iou
-from jobs import storage
+from jobs.run import storage
 
 
 def attention_iou(attention: Attention, gt_boxes: Tensor) -> Tensor:

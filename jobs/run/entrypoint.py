@@ -1,4 +1,4 @@
-"""The driver a Ray Job runs: `python -m jobs.entrypoint SPEC.json` (a path, or a pyarrow URI).
+"""The driver a Ray Job runs: `python -m jobs.run.entrypoint SPEC.json` (a path, or a pyarrow URI).
 
 It connects to the cluster it runs on (Ray Jobs sets RAY_ADDRESS), runs the train or tune job, and
 writes `result.json` into the run directory, which the job service reads back.
@@ -10,24 +10,24 @@ import dataclasses
 import sys
 
 from cluster import connect
-from jobs import storage
-from jobs.spec import JobSpec, load_spec
+from jobs.api.spec import JobSpec, load_spec
+from jobs.run import storage
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m jobs.entrypoint SPEC.json", file=sys.stderr)
+        print("usage: python -m jobs.run.entrypoint SPEC.json", file=sys.stderr)
         return 2
     # The job service writes the spec beside the run, which may be on s3:// or gs://.
     uri = argv[0]
     spec = JobSpec.from_dict(storage.read_json(uri)) if "://" in uri else load_spec(uri)
     connect("auto")
     if spec.kind == "train":
-        from jobs.train import run_train
+        from jobs.run.train import run_train
 
         result = run_train(spec)
     else:
-        from jobs.tune import run_tune
+        from jobs.run.tune import run_tune
 
         result = run_tune(spec)
     out = dataclasses.asdict(result)

@@ -1,4 +1,4 @@
-"""The one conversion between `jobs.spec.JobSpec` and its proto mirror `foveate.v1.JobSpec`.
+"""The one conversion between `jobs.api.spec.JobSpec` and its proto mirror `foveate.v1.JobSpec`.
 
 The proto mirrors the dataclasses field by field (same names), so the conversion walks both by name:
 scalar fields are proto3 `optional` and only the ones the client set reach `JobSpec.from_dict`, which
@@ -13,12 +13,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from jobs.api.spec import JobSpec, SpecError
+from jobs.api.states import KIND_FROM_PROTO, KIND_TO_PROTO
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
-from jobs.spec import JobSpec, SpecError
-
-KIND_TO_PROTO = {"train": pb.JOB_KIND_TRAIN, "tune": pb.JOB_KIND_TUNE}
-KIND_FROM_PROTO = {v: k for k, v in KIND_TO_PROTO.items()}
-
 
 # ----------------------------------------------------------------------------------------- values
 
@@ -80,7 +77,7 @@ def _fill(msg: Message, d: dict[str, Any], path: str) -> None:
         where = f"{path}.{name}" if path else name
         field = msg.DESCRIPTOR.fields_by_name.get(name)
         if field is None:
-            raise SpecError(f"{where}: has no proto field (jobs.proto is out of date with jobs/spec.py)")
+            raise SpecError(f"{where}: has no proto field (jobs.proto is out of date with jobs/api/spec.py)")
         if value is None:
             continue
         if where == "kind":
@@ -158,7 +155,7 @@ def unmirrored_fields() -> list[str]:
 
 
 def _dataclass_of(tp: Any) -> type | None:
-    import jobs.spec as s
+    import jobs.api.spec as s
 
     name = tp if isinstance(tp, str) else getattr(tp, "__name__", "")
     name = name.replace(" | None", "").strip()

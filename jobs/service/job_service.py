@@ -8,7 +8,7 @@ Ray's states onto ours (STOPPED → CANCELLED; a job Ray no longer knows → FAI
 while fewer than `max_running` are handed to Ray, highest priority first. It runs once at start, so a
 restarted service picks up where the last one stopped. Submitting to Ray before recording PENDING makes a
 crash in between harmless: the retry finds the submission id taken and records PENDING then.
-The gRPC layer (jobs/server.py) only translates; errors here are typed for it:
+The gRPC layer (jobs/service/server.py) only translates; errors here are typed for it:
 SpecError → INVALID_ARGUMENT, JobNotFound / LookupError → NOT_FOUND, JobStateError → FAILED_PRECONDITION,
 ClusterUnavailable → UNAVAILABLE.
 """
@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.jobs_api import ClusterSnapshot, ClusterUnavailable, RayJob, RayJobsAPI
-from jobs import run_readers, storage
-from jobs.catalog import ACTIVE, TERMINAL, Catalog, JobNotFound, JobRecord
-from jobs.spec import JobSpec, SpecError
+from jobs.api.spec import JobSpec, SpecError
+from jobs.api.states import FINAL, WITH_RAY
+from jobs.run import readers as run_readers
+from jobs.run import storage
+from jobs.service.catalog import Catalog, JobNotFound, JobRecord
 
 log = logging.getLogger("foveate.service")
 
@@ -46,7 +48,7 @@ class ServiceConfig:
     poll_interval: float = 2.0  # seconds between reconciles with Ray
     watch_interval: float = 1.0  # seconds between reads of a running job's metrics / logs
     # The driver command; the cluster's nodes must have Foveate installed (the local head shares this venv).
-    driver: str = "python -m jobs.entrypoint"
+    driver: str = "python -m jobs.run.entrypoint"
     cluster_cache_s: float = 5.0  # how long a cluster description is reused for placement checks
 
 
@@ -110,32 +112,20 @@ class JobService:
     # -------------------------------------------------------------------------------- submit
 
     def validate(self, spec: JobSpec) -> JobSpec:
-        """The spec as it will run (absolute local paths), or SpecError naming the field."""
+        """The spec as it will run (absolute local paths), or SpecError naming the field: the one
+        validation (jobs.run.checks) with the dataset and the cluster's size as this service sees them."""
+        from jobs.run.checks import check_spec
+
         spec = spec.with_absolute_paths()
-        if spec.kind == "tune":
-            from jobs.tune import search_space
+        return check_spec(spec, data=True, resources=self._resources())
 
-            search_space(spec)
-        fs, path = storage.resolve(storage.join(spec.data.path, "manifest.json"))
-        try:
-            missing = fs.get_file_info(path).type.name == "NotFound"
-        except OSError as exc:
-            raise SpecError(f"data.path: cannot read {spec.data.path}: {exc}") from None
-        if missing:
-            raise SpecError(f"data.path: no dataset at {spec.data.path} (no manifest.json); "
-                            "build one with `foveate data build`")
-        self._check_placement(spec)
-        return spec
-
-    def _check_placement(self, spec: JobSpec) -> None:
+    def _resources(self):
         from cluster.connect import ClusterResources
-        from jobs.train import check_resources
 
         snap = self.cluster()
         if not any(n.alive for n in snap.nodes):
-            return  # Ray has not reported its nodes yet: the driver checks again before training
-        res = ClusterResources(nodes=len(snap.nodes), cpus=snap.cpus, gpus=snap.gpus, free_cpus=0, free_gpus=0)
-        check_resources(spec, res=res)
+            return None  # Ray has not reported its nodes yet: the driver checks again before training
+        return ClusterResources(nodes=len(snap.nodes), cpus=snap.cpus, gpus=snap.gpus, free_cpus=0, free_gpus=0)
 
     def cluster(self) -> ClusterSnapshot:
         now = time.monotonic()
@@ -159,7 +149,7 @@ class JobService:
         with self._ray_lock:
             while True:
                 counts = self.catalog.counts()
-                if counts["PENDING"] + counts["RUNNING"] >= self.config.max_running:
+                if sum(counts[s] for s in WITH_RAY) >= self.config.max_running:
                     return
                 rec = self.catalog.next_queued()
                 if rec is None:
@@ -188,7 +178,7 @@ class JobService:
     def reconcile(self) -> None:
         """Bring every PENDING/RUNNING record in line with what Ray reports."""
         with self._ray_lock:
-            active = self.catalog.in_states(ACTIVE)
+            active = self.catalog.in_states(WITH_RAY)
             if not active:
                 return
             ray_jobs = self.ray.jobs()
@@ -197,7 +187,7 @@ class JobService:
 
     def _apply(self, rec: JobRecord, rj: RayJob | None) -> None:
         if rj is None:
-            self._transition(rec.id, "FAILED", from_states=ACTIVE, reason="lost",
+            self._transition(rec.id, "FAILED", from_states=WITH_RAY, reason="lost",
                              error="Ray has no record of this job: its cluster was restarted or replaced")
             return
         if rj.status == "PENDING":
@@ -206,14 +196,14 @@ class JobService:
             started = rj.start_time_ms / 1000 if rj.start_time_ms else time.time()
             self._transition(rec.id, "RUNNING", from_states=("PENDING",), started=started)
         if rj.status == "SUCCEEDED":
-            self._transition(rec.id, "SUCCEEDED", from_states=ACTIVE, result=run_readers.read_result(rec.run_dir))
+            self._transition(rec.id, "SUCCEEDED", from_states=WITH_RAY, result=run_readers.read_result(rec.run_dir))
         elif rj.status == "FAILED":
             reason = failure_reason(rj.message)
-            self._transition(rec.id, "FAILED", from_states=ACTIVE, reason=reason.splitlines()[0][:200],
+            self._transition(rec.id, "FAILED", from_states=WITH_RAY, reason=reason.splitlines()[0][:200],
                              error=reason, result=run_readers.read_result(rec.run_dir))
         elif rj.status == "STOPPED":
             why = "cancelled by request" if rec.cancel_requested else "stopped in Ray outside the service"
-            self._transition(rec.id, "CANCELLED", from_states=ACTIVE, reason=why)
+            self._transition(rec.id, "CANCELLED", from_states=WITH_RAY, reason=why)
 
     # -------------------------------------------------------------------------------- cancel
 
@@ -221,7 +211,7 @@ class JobService:
         """Cancel a queued job at once, or stop a running one in Ray and wait (briefly) for Ray to
         confirm; FAILED_PRECONDITION for a finished job."""
         rec = self.catalog.get(job_id)
-        if rec.state in TERMINAL:
+        if rec.state in FINAL:
             raise JobStateError(f"job {job_id} has already finished ({rec.state}); nothing to cancel")
         if rec.state == "QUEUED":
             done = self._transition(job_id, "CANCELLED", from_states=("QUEUED",), reason="cancelled while queued")
@@ -233,7 +223,7 @@ class JobService:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             rec = self.catalog.get(job_id)
-            if rec.state in TERMINAL:
+            if rec.state in FINAL:
                 break
             with self._ray_lock:
                 self._apply(self.catalog.get(job_id), self.ray.job(job_id))
@@ -255,7 +245,7 @@ class JobService:
         sent_states, sent_epochs = 0, set()
         while True:
             rec = self.catalog.get(job_id)
-            final = rec.state in TERMINAL
+            final = rec.state in FINAL
             history = rec.history[:-1] if final else rec.history  # the final state goes out last
             for change in history[sent_states:]:
                 yield ("state", rec, change)
@@ -279,7 +269,7 @@ class JobService:
         sent = 0
         while True:
             rec = self.catalog.get(job_id)
-            done = rec.state in TERMINAL
+            done = rec.state in FINAL
             if rec.ray_job_id:
                 text = self.ray.logs(rec.ray_job_id)
                 if len(text) > sent:
@@ -315,7 +305,7 @@ class JobService:
 
 
 def _run_dir(spec: JobSpec) -> str:
-    from jobs.train_loop import run_dir
+    from jobs.run.loop import run_dir
 
     return run_dir(spec)
 

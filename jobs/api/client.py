@@ -3,7 +3,7 @@
     with FoveateClient("127.0.0.1:50051", token="s3cret") as c:
         job = c.submit("examples/ram_cluttered60.yaml")
         for event in c.watch(job.id): ...
-        table = c.attention(job.id)            # pyarrow Table, jobs/records.py's columns
+        table = c.attention(job.id)            # pyarrow Table, jobs/run/records.py's columns
 
 Methods return the `foveate.v1` messages (documented in jobs/proto/foveate/v1/jobs.proto), or pyarrow
 tables for tabular answers. Failures raise `ClientError` with the status code and the server's message.
@@ -20,15 +20,14 @@ from typing import Any
 import grpc
 import pyarrow as pa
 
-from jobs import wire
+from jobs.api import tables
+from jobs.api.spec import JobSpec, read_spec_file
+from jobs.api.spec_proto import spec_dict_to_proto, spec_to_proto, value_from_proto
+from jobs.api.states import KIND_TO_PROTO, STATE_TO_PROTO
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.proto.foveate.v1 import jobs_pb2_grpc as pb_grpc
-from jobs.spec import JobSpec, read_spec_file
-from jobs.spec_proto import spec_dict_to_proto, spec_to_proto, value_from_proto
 
 DEFAULT_SERVER = "127.0.0.1:50051"
-STATES = {name.removeprefix("JOB_STATE_"): value for name, value in pb.JobState.items() if value}
-KINDS = {"train": pb.JOB_KIND_TRAIN, "tune": pb.JOB_KIND_TUNE}
 
 
 def absolute_paths(d: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
@@ -62,14 +61,6 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
         return ""
-
-
-def state_name(state: int) -> str:
-    return pb.JobState.Name(state).removeprefix("JOB_STATE_")
-
-
-def is_final(state: int) -> bool:
-    return state in (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 
 
 class FoveateClient:
@@ -143,7 +134,7 @@ class FoveateClient:
     def list(self, *, states: list[str] = (), kind: str = "", model: str = "", owner: str = "",
              page_size: int = 0, page_token: str = "") -> pb.ListJobsResponse:
         """One page of jobs, newest first; states by name ("RUNNING"), kind "train"/"tune"."""
-        req = pb.ListJobsRequest(states=[STATES[s.upper()] for s in states], kind=KINDS.get(kind, 0),
+        req = pb.ListJobsRequest(states=[STATE_TO_PROTO[s.upper()] for s in states], kind=KIND_TO_PROTO.get(kind, 0),
                                  model=model, owner=owner, page_size=page_size, page_token=page_token)
         return self._call("ListJobs", req)
 
@@ -181,7 +172,7 @@ class FoveateClient:
 
     def trials_table(self, job_id: str) -> pa.Table:
         """A tune job's trials as a table (trial, epoch, param.*, metrics)."""
-        return wire.trials_to_table(self.trials(job_id))
+        return tables.trials_to_table(self.trials(job_id))
 
     def attention_response(self, job_id: str, trial: str = "", epoch: int | None = None,
                            max_records: int = 0) -> pb.GetAttentionResponse:
@@ -191,8 +182,8 @@ class FoveateClient:
         return self._call("GetAttention", req)
 
     def attention(self, job_id: str, trial: str = "", epoch: int | None = None, max_records: int = 0) -> pa.Table:
-        """Attention records (jobs/records.py's columns) of an epoch, the latest by default."""
-        return wire.attention_to_table(self.attention_response(job_id, trial, epoch, max_records))
+        """Attention records (jobs/run/records.py's columns) of an epoch, the latest by default."""
+        return tables.attention_to_table(self.attention_response(job_id, trial, epoch, max_records))
 
     def cluster(self) -> pb.ClusterInfo:
         return self._call("DescribeCluster", pb.DescribeClusterRequest())

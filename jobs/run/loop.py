@@ -24,11 +24,11 @@ import torch
 from torch import Tensor, nn
 
 from attention_models import create_model, model_config
-from jobs import records, storage
+from jobs.api.spec import JobSpec
 from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
 from jobs.data.store import read_manifest, read_split
-from jobs.spec import JobSpec
+from jobs.run import records, storage
 
 
 class NonFiniteLossError(FloatingPointError):

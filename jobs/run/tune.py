@@ -17,10 +17,11 @@ from typing import Any
 import pyarrow as pa
 
 from attention_models import model_config, model_family
-from jobs import storage
-from jobs.spec import JobSpec, OptimSpec, SpecError
-from jobs.train import build_trainer, check_data, check_resources
-from jobs.train_loop import run_dir
+from jobs.api.spec import JobSpec, OptimSpec, SpecError
+from jobs.run import storage
+from jobs.run.checks import check_resources, check_spec
+from jobs.run.loop import run_dir
+from jobs.run.train import build_trainer
 
 # The hyperparameters that matter for each family (papers.md), ready to use by name.
 SEARCH_SPACES: dict[str, dict[str, dict[str, list]]] = {
@@ -195,7 +196,7 @@ def run_tune(spec: JobSpec) -> TuneResult:
 
     if spec.kind != "tune" or spec.tune is None:
         raise SpecError("kind: run_tune needs a 'tune' spec with a tune section")
-    check_data(spec)
+    check_spec(spec)
     check_resources(spec)
     t = spec.tune
     space = search_space(spec)

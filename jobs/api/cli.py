@@ -1,7 +1,7 @@
-"""`foveate serve | submit | status | logs | cancel | trials`: the job service and its command-line client.
+"""`foveate submit | status | logs | cancel | trials`: the job service's command-line client.
 
-The client commands find the server in --server / FOVEATE_SERVER (default 127.0.0.1:50051) and the
-token in --token / FOVEATE_TOKEN.
+The commands find the server in --server / FOVEATE_SERVER (default 127.0.0.1:50051) and the token in
+--token / FOVEATE_TOKEN. They need only `jobs.api`: no Ray, no models.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -19,25 +17,6 @@ from typing import Any
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the job service (starts a local Ray head when no --address)")
-    p.add_argument("--address", default=os.environ.get("FOVEATE_RAY_ADDRESS"),
-                   help="Ray dashboard URL of an existing cluster, e.g. http://head:8265 (env FOVEATE_RAY_ADDRESS); "
-                        "default: a local head of this machine (foveate cluster up)")
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (non-loopback needs --token)")
-    p.add_argument("--port", type=int, default=50051, help="port to listen on (0 = a free one)")
-    p.add_argument("--db", default=os.environ.get("FOVEATE_DB", "~/.foveate/catalog.db"),
-                   help="SQLite catalog file (env FOVEATE_DB)")
-    p.add_argument("--token", default=os.environ.get("FOVEATE_TOKEN"),
-                   help="require 'authorization: Bearer TOKEN' on every call (env FOVEATE_TOKEN)")
-    p.add_argument("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
-    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    p.add_argument("--max-running", type=int, default=2, help="jobs run at once; more wait as QUEUED")
-    p.add_argument("--poll-interval", type=float, default=2.0, help="seconds between reconciles with Ray")
-    p.add_argument("--ray-token-file", help="Ray's auth token file (default: the local head's, then Ray's own)")
-    p.add_argument("--num-cpus", type=int, default=None, help="logical CPUs of the local head it starts")
-    p.add_argument("--port-file", help="write the bound port here once serving (for scripts using --port 0)")
-    p.set_defaults(func=_serve)
-
     p = sub.add_parser("submit", help="submit a train/tune spec to the job service")
     p.add_argument("spec", help="spec file (.yaml or .json)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -88,8 +67,8 @@ def _client_command(fn: Callable) -> Callable:
     """Open a client for the command and turn call failures into one-line user errors."""
     @functools.wraps(fn)
     def run(args: argparse.Namespace) -> int:
-        from jobs.cli import UserError
-        from jobs.client import ClientError, FoveateClient
+        from jobs.api.client import ClientError, FoveateClient
+        from jobs.api.errors import UserError
 
         ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
         try:
@@ -103,55 +82,9 @@ def _client_command(fn: Callable) -> Callable:
     return run
 
 
-# ------------------------------------------------------------------------------------------ serve
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import logging
-
-    from cluster import local
-    from cluster.jobs_api import RayJobsAPI, ray_token
-    from jobs.server import create_server
-    from jobs.service import JobService, ServiceConfig
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if args.address:
-        address, token = args.address, ray_token(token_path=args.ray_token_file)
-    else:
-        head = local.up(num_cpus=args.num_cpus)
-        address, token = head.dashboard_url, ray_token(token_path=args.ray_token_file or head.token_path)
-        print(f"foveate serve: local Ray head at {address} (stop it with `foveate cluster down`)", flush=True)
-    config = ServiceConfig(db_path=args.db, max_running=args.max_running, poll_interval=args.poll_interval)
-    service = JobService(config, RayJobsAPI(address, token)).start()
-    cert = Path(args.tls_cert).read_bytes() if args.tls_cert else None
-    key = Path(args.tls_key).read_bytes() if args.tls_key else None
-    server, port = create_server(f"{args.host}:{args.port}", service, token=args.token, tls_cert=cert, tls_key=key)
-    server.start()
-
-    def shutdown(signum: int, frame: Any) -> None:
-        server.health_servicer.enter_graceful_shutdown()  # health checks say NOT_SERVING while draining
-        server.stop(grace=5)
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    if args.port_file:
-        with open(args.port_file + ".tmp", "w") as f:
-            f.write(str(port))
-        os.replace(args.port_file + ".tmp", args.port_file)
-    print(f"foveate serve: listening on {args.host}:{port} ({'TLS' if cert else 'plaintext'}"
-          f"{', token required' if args.token else ''}); catalog {os.path.expanduser(args.db)}", flush=True)
-    server.wait_for_termination()
-    service.stop()
-    return 0
-
-
-# ---------------------------------------------------------------------------------------- clients
-
-
 def _submit(client: Any, args: argparse.Namespace) -> int:
-    from jobs.client import state_name
-    from jobs.run_cli import apply_overrides
-    from jobs.spec import read_spec_file
+    from jobs.api.spec import apply_overrides, read_spec_file
+    from jobs.api.states import state_name
 
     spec = apply_overrides(read_spec_file(args.spec), args.set)
     if args.validate_only:
@@ -178,7 +111,7 @@ def follow(client: Any, job: Any) -> Any:
     """A live progress bar over the job's epochs (all trials' for a tune job) until it ends."""
     from tqdm import tqdm
 
-    from jobs.client import state_name
+    from jobs.api.states import state_name
 
     spec = job.spec
     epochs = spec.optim.epochs or 1
@@ -199,7 +132,7 @@ def follow(client: Any, job: Any) -> Any:
 
 
 def print_outcome(job: Any) -> None:
-    from jobs.client import state_name
+    from jobs.api.states import state_name
 
     print(f"{job.id}: {state_name(job.state)}")
     if job.error:
@@ -215,7 +148,7 @@ def print_outcome(job: Any) -> None:
 
 
 def _fmt_value(v: Any) -> str:
-    from jobs.spec_proto import value_from_proto
+    from jobs.api.spec_proto import value_from_proto
 
     x = value_from_proto(v)
     return f"{x:.4g}" if isinstance(x, float) else str(x)
@@ -228,7 +161,7 @@ def _when(ts: Any) -> str:
 def _status(client: Any, args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
 
-    from jobs.client import state_name
+    from jobs.api.states import state_name
 
     if args.job_id:
         job = client.get(args.job_id)
@@ -265,7 +198,7 @@ def _logs(client: Any, args: argparse.Namespace) -> int:
 
 
 def _cancel(client: Any, args: argparse.Namespace) -> int:
-    from jobs.client import state_name
+    from jobs.api.states import state_name
 
     job = client.cancel(args.job_id)
     done = state_name(job.state)

@@ -64,10 +64,11 @@ def show_dashboard(server: str) -> None:
 def main() -> int:
     from cluster import local
     from cluster.jobs_api import RayJobsAPI, ray_token
-    from jobs.client import FoveateClient, state_name
-    from jobs.server import create_server
-    from jobs.service import JobService, ServiceConfig
-    from jobs.service_cli import follow, print_outcome
+    from jobs.api.cli import follow, print_outcome
+    from jobs.api.client import FoveateClient
+    from jobs.api.states import state_name
+    from jobs.service.job_service import JobService, ServiceConfig
+    from jobs.service.server import create_server
 
     OUT.mkdir(parents=True, exist_ok=True)
     data = build_data()

@@ -1,4 +1,4 @@
-"""The gRPC server: a thin servicer over `jobs.service.JobService` (grpc's examples/python/errors style).
+"""The gRPC server: a thin servicer over `jobs.service.job_service.JobService` (grpc's examples/python/errors style).
 
     server, port = create_server("127.0.0.1:0", service, token="s3cret")
     server.start(); server.wait_for_termination()
@@ -26,13 +26,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from jobs import wire
-from jobs.catalog import JobNotFound
+from jobs.api.spec import SpecError
+from jobs.api.spec_proto import spec_from_proto, spec_to_proto
+from jobs.api.states import KIND_FROM_PROTO, STATE_FROM_PROTO, WITH_RAY
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.proto.foveate.v1 import jobs_pb2_grpc as pb_grpc
-from jobs.service import ClusterUnavailable, JobService, JobStateError
-from jobs.spec import SpecError
-from jobs.spec_proto import KIND_FROM_PROTO, spec_from_proto, spec_to_proto
+from jobs.service import wire
+from jobs.service.catalog import JobNotFound
+from jobs.service.job_service import ClusterUnavailable, JobService, JobStateError
 
 log = logging.getLogger("foveate.server")
 
@@ -126,9 +127,9 @@ class JobServicer(pb_grpc.JobServiceServicer):
         for s in request.states:
             if s == pb.JOB_STATE_UNSPECIFIED:
                 continue
-            if s not in wire.STATE_FROM_PROTO:
+            if s not in STATE_FROM_PROTO:
                 raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, f"states: unknown state {s}")
-            states.append(wire.STATE_FROM_PROTO[s])
+            states.append(STATE_FROM_PROTO[s])
         kind = ""
         if request.kind != pb.JOB_KIND_UNSPECIFIED:
             if request.kind not in KIND_FROM_PROTO:
@@ -181,7 +182,7 @@ class JobServicer(pb_grpc.JobServiceServicer):
         return pb.ClusterInfo(
             address=self.service.ray.address, ray_version=snap.ray_version, nodes=nodes, cpus=snap.cpus,
             cpus_used=sum(n.cpus_used for n in alive), gpus=snap.gpus, gpus_used=sum(n.gpus_used for n in alive),
-            queued_jobs=counts["QUEUED"], running_jobs=counts["PENDING"] + counts["RUNNING"],
+            queued_jobs=counts["QUEUED"], running_jobs=sum(counts[s] for s in WITH_RAY),
             max_running=self.service.config.max_running)
 
     @_rpc

@@ -1,0 +1,86 @@
+"""The one validation of a job spec beyond its own fields: the model's config, the search space, the
+dataset and the cluster's resources. The CLI, the job service at submission and the driver all call
+`check_spec`, so a spec that passes here fails nowhere later for a reason that could be seen now.
+
+Every failure is a `SpecError` naming the field: `data.hflip: ... holds digit sequences ...`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.api.spec import JobSpec, SpecError
+
+
+def check_model(spec: JobSpec) -> None:
+    """The variant exists and its config accepts the overrides; a tune job's space fits the model."""
+    from attention_models import model_config
+
+    try:
+        model_config(spec.model.name, **spec.model.overrides)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        raise SpecError(msg if msg.startswith("model") else f"model.{msg}") from None
+    if spec.kind == "tune":
+        from jobs.run.tune import search_space
+
+        search_space(spec)
+
+
+def check_data(spec: JobSpec) -> dict[str, Any]:
+    """The dataset exists, has the named splits, and allows the augmentation asked for; returns its
+    manifest. Run before Ray starts a worker (there a bad path would fail on every worker, be retried
+    by the failure policy, and end in a traceback)."""
+    from jobs.data.store import read_manifest
+
+    try:
+        manifest = read_manifest(spec.data.path)
+    except FileNotFoundError as exc:
+        raise SpecError(f"data.path: {exc}; build one with `foveate data build`") from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"data.path: cannot read {spec.data.path}: {str(exc).splitlines()[0]}") from None
+    for field in ("train_split", "val_split"):
+        split = getattr(spec.data, field)
+        if split not in manifest["shards"]:
+            raise SpecError(f"data.{field}: no split {split!r} in {spec.data.path} "
+                            f"(has {', '.join(manifest['shards'])})")
+    if spec.data.hflip and manifest.get("sequence_length"):
+        raise SpecError(f"data.hflip: {spec.data.path} holds digit sequences read left to right; "
+                        "a mirror would reverse them (use data.max_shift only)")
+    if spec.data.min_crop < 1 and manifest.get("sequence_length"):
+        raise SpecError(f"data.min_crop: {spec.data.path} holds digit sequences; a window could cut off a digit "
+                        "that the labels still read (use data.max_shift only)")
+    return manifest
+
+
+def check_resources(spec: JobSpec, res: Any = None, free: bool = False) -> None:
+    """Refuse a scaling request the cluster can never place (Ray would wait for it for ever).
+
+    `res` (a cluster.ClusterResources) defaults to the connected cluster's; the job service passes
+    what the Ray dashboard reports, since it does not join the cluster as a driver.
+    """
+    if res is None:
+        from cluster import resources
+
+        res = resources()
+    need_cpu = max(spec.scaling.num_workers, 1) * spec.scaling.cpus_per_worker
+    have_cpu = res.free_cpus if free else res.cpus
+    if need_cpu > have_cpu:
+        raise SpecError(
+            f"scaling: {spec.scaling.num_workers} workers x {spec.scaling.cpus_per_worker} CPUs = {need_cpu:g} "
+            f"CPUs, but the cluster has {have_cpu:g}; lower scaling.num_workers or scaling.cpus_per_worker")
+    if spec.scaling.use_gpu and max(spec.scaling.num_workers, 1) > res.gpus:
+        raise SpecError(
+            f"scaling.use_gpu: {max(spec.scaling.num_workers, 1)} workers need one GPU each, "
+            f"but the cluster has {res.gpus:g} GPUs")
+
+
+def check_spec(spec: JobSpec, *, data: bool = True, resources: Any = None) -> JobSpec:
+    """Everything that can be known before the job runs: the model and search space always, the dataset
+    when `data` (the caller can see it), the cluster's size when `resources` is given. Returns `spec`."""
+    check_model(spec)
+    if data:
+        check_data(spec)
+    if resources is not None:
+        check_resources(spec, resources)
+    return spec

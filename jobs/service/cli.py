@@ -1,0 +1,75 @@
+"""`foveate serve`: the job service (gRPC server, catalog and dispatcher) on a local Ray head or a cluster.
+
+Its command-line clients (`foveate submit | status | ...`) are in jobs/api/cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the job service (starts a local Ray head when no --address)")
+    p.add_argument("--address", default=os.environ.get("FOVEATE_RAY_ADDRESS"),
+                   help="Ray dashboard URL of an existing cluster, e.g. http://head:8265 (env FOVEATE_RAY_ADDRESS); "
+                        "default: a local head of this machine (foveate cluster up)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (non-loopback needs --token)")
+    p.add_argument("--port", type=int, default=50051, help="port to listen on (0 = a free one)")
+    p.add_argument("--db", default=os.environ.get("FOVEATE_DB", "~/.foveate/catalog.db"),
+                   help="SQLite catalog file (env FOVEATE_DB)")
+    p.add_argument("--token", default=os.environ.get("FOVEATE_TOKEN"),
+                   help="require 'authorization: Bearer TOKEN' on every call (env FOVEATE_TOKEN)")
+    p.add_argument("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--max-running", type=int, default=2, help="jobs run at once; more wait as QUEUED")
+    p.add_argument("--poll-interval", type=float, default=2.0, help="seconds between reconciles with Ray")
+    p.add_argument("--ray-token-file", help="Ray's auth token file (default: the local head's, then Ray's own)")
+    p.add_argument("--num-cpus", type=int, default=None, help="logical CPUs of the local head it starts")
+    p.add_argument("--port-file", help="write the bound port here once serving (for scripts using --port 0)")
+    p.set_defaults(func=_serve)
+
+
+# ------------------------------------------------------------------------------------------ serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from cluster import local
+    from cluster.jobs_api import RayJobsAPI, ray_token
+    from jobs.service.job_service import JobService, ServiceConfig
+    from jobs.service.server import create_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.address:
+        address, token = args.address, ray_token(token_path=args.ray_token_file)
+    else:
+        head = local.up(num_cpus=args.num_cpus)
+        address, token = head.dashboard_url, ray_token(token_path=args.ray_token_file or head.token_path)
+        print(f"foveate serve: local Ray head at {address} (stop it with `foveate cluster down`)", flush=True)
+    config = ServiceConfig(db_path=args.db, max_running=args.max_running, poll_interval=args.poll_interval)
+    service = JobService(config, RayJobsAPI(address, token)).start()
+    cert = Path(args.tls_cert).read_bytes() if args.tls_cert else None
+    key = Path(args.tls_key).read_bytes() if args.tls_key else None
+    server, port = create_server(f"{args.host}:{args.port}", service, token=args.token, tls_cert=cert, tls_key=key)
+    server.start()
+
+    def shutdown(signum: int, frame: Any) -> None:
+        server.health_servicer.enter_graceful_shutdown()  # health checks say NOT_SERVING while draining
+        server.stop(grace=5)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write(str(port))
+        os.replace(args.port_file + ".tmp", args.port_file)
+    print(f"foveate serve: listening on {args.host}:{port} ({'TLS' if cert else 'plaintext'}"
+          f"{', token required' if args.token else ''}); catalog {os.path.expanduser(args.db)}", flush=True)
+    server.wait_for_termination()
+    service.stop()
+    return 0
