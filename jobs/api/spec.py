@@ -183,13 +183,10 @@ class JobSpec:
         Ray workers and Ray Job drivers run in other directories, so a relative path must be resolved
         where the user wrote it: in the CLI or the service, before the spec leaves for the cluster.
         """
-        def fix(path: str) -> str:
-            if not path or "://" in path:
-                return path
-            return str((Path(base or Path.cwd()) / Path(path).expanduser()).resolve())
+        from jobs.api.paths import absolute
 
-        return dataclasses.replace(self, data=dataclasses.replace(self.data, path=fix(self.data.path)),
-                                   storage_path=fix(self.storage_path))
+        return dataclasses.replace(self, data=dataclasses.replace(self.data, path=absolute(self.data.path, base)),
+                                   storage_path=absolute(self.storage_path, base))
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:
