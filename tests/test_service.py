@@ -4,6 +4,7 @@ the queue with priorities and cancels, a tune job's trials, and a SIGKILLed serv
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,8 +35,13 @@ def test_train_job_submitted_by_the_cli_is_watched_to_the_end(ray_head, tiny_dat
     spec_file = tmp_path / "tiny.yaml"
     spec_file.write_text(yaml.safe_dump(tiny_spec(tiny_dataset, str(tmp_path / "out"), epochs=2)))
     with running_server(ray_head, str(tmp_path / "c.db")) as (client, _, port):
-        # Valid as a spec, but its driver finds no such split: runs beside the good job (max_running=2).
-        doomed = client.submit(tiny_spec(tiny_dataset, str(tmp_path / "out"), data={"val_split": "nope"}))
+        # Valid at submission (its manifest is sound), but a shard is cut short, which only the run's reader
+        # sees: it fails in the driver, beside the good job (max_running=2).
+        broken = tmp_path / "broken"
+        shutil.copytree(tiny_dataset, broken)
+        shard = sorted(broken.glob("train-*.parquet"))[0]
+        shard.write_bytes(shard.read_bytes()[:100])
+        doomed = client.submit(tiny_spec(str(broken), str(tmp_path / "out")))
         cli = subprocess.Popen(
             [sys.executable, "-m", "jobs.cli", "submit", str(spec_file), "--wait", "--server", f"127.0.0.1:{port}",
              "--token", TOKEN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -80,8 +86,8 @@ def test_train_job_submitted_by_the_cli_is_watched_to_the_end(ray_head, tiny_dat
 
         failed = client.wait(doomed.id)
         assert state_name(failed.state) == "FAILED"
-        assert failed.error.startswith("ValueError:") and "no split 'nope'" in failed.error
-        assert "no split 'nope'" in failed.history[-1].reason
+        assert failed.error.startswith("ValueError:") and "not a readable Parquet file" in failed.error
+        assert "not a readable Parquet file" in failed.history[-1].reason
 
 
 def test_queue_runs_by_priority_and_cancels_running_and_queued_jobs(ray_head, tiny_dataset, tmp_path):

@@ -35,8 +35,9 @@ def check_data(spec: JobSpec) -> dict[str, Any]:
 
     try:
         manifest = read_manifest(spec.data.path)
-    except FileNotFoundError as exc:
-        raise SpecError(f"data.path: {exc}; build one with `foveate data build`") from None
+    except FileNotFoundError:
+        raise SpecError(f"data.path: no dataset at {spec.data.path} (no manifest.json); "
+                        "build one with `foveate data build`") from None
     except (OSError, ValueError) as exc:
         raise SpecError(f"data.path: cannot read {spec.data.path}: {str(exc).splitlines()[0]}") from None
     for field in ("train_split", "val_split"):
