@@ -7,6 +7,7 @@ import json
 import threading
 import uuid
 
+from jobs.api import paths
 from jobs.api.spec import JobSpec, apply_overrides, read_spec_file
 
 
@@ -62,7 +63,10 @@ def _run(args: argparse.Namespace) -> int:
     d = apply_overrides(read_spec_file(args.spec), args.set)
     d["kind"] = args.kind
     d["name"] = args.name or d.get("name") or f"{args.kind}-{uuid.uuid4().hex[:8]}"
-    spec = JobSpec.from_dict(d).with_absolute_paths()
+    if not d.get("storage_path"):  # left out or "": the runner's default
+        d["storage_path"] = paths.DEFAULT_STORAGE_ROOT
+    # Resolved here, where the user wrote them (`~user`, relative, schemes), each error naming its field.
+    spec = JobSpec.from_dict(paths.absolute_spec_paths(d))
     from jobs.run.checks import check_spec
 
     check_spec(spec)  # the driver checks again; here a wrong path is reported before a local Ray starts
