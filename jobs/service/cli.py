@@ -10,10 +10,13 @@ import os
 import signal
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobs.api import paths
 from jobs.api.errors import UserError
+
+if TYPE_CHECKING:
+    from jobs.service.job_service import ServiceConfig
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +49,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------ serve
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, bytes | None, bytes | None]:
+def _prepare(args: argparse.Namespace) -> tuple[ServiceConfig, bytes | None, bytes | None]:
     """(ServiceConfig, TLS cert, TLS key) from the arguments, or UserError / SpecError naming the flag:
     everything `serve` can refuse is checked here, before it starts a Ray head that would outlive it."""
     from jobs.service.catalog import Catalog
@@ -62,12 +65,12 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, bytes | None, bytes | None]
     pem = {}
     for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
         try:
-            pem[flag] = Path(path).expanduser().read_bytes() if path else None
+            pem[flag] = Path(paths.absolute(path, field=flag)).read_bytes() if path else None
         except OSError as exc:
             raise UserError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
     storage = paths.roots("--storage-root", args.storage_root or [paths.DEFAULT_STORAGE_ROOT])
     data = paths.roots("--data-root", args.data_root) if args.data_root else None
-    config = ServiceConfig(db_path=args.db, storage_roots=storage, data_roots=data,
+    config = ServiceConfig(db_path=paths.absolute(args.db, field="--db"), storage_roots=storage, data_roots=data,
                            max_running=args.max_running, poll_interval=args.poll_interval)
     try:
         Catalog(config.db_path).close()  # creates it on first use; a directory or a foreign file fails here
@@ -107,7 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
             f.write(str(port))
         os.replace(args.port_file + ".tmp", args.port_file)
     print(f"foveate serve: listening on {args.host}:{port} ({'TLS' if cert else 'plaintext'}"
-          f"{', token required' if args.token else ''}); catalog {os.path.expanduser(args.db)}", flush=True)
+          f"{', token required' if args.token else ''}); catalog {config.db_path}", flush=True)
     print(f"foveate serve: jobs write under {', '.join(config.storage_roots)}; "
           f"read data under {', '.join(config.data_roots)}", flush=True)
     server.wait_for_termination()
