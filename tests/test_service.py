@@ -124,13 +124,14 @@ def test_queue_runs_by_priority_and_cancels_running_and_queued_jobs(ray_head, ti
         assert state_name(client.wait(high.id).state) == "SUCCEEDED"
 
 
-def _serve(head, db: str, port_file: Path, embedded: bool = False) -> subprocess.Popen:
+def _serve(head, db: str, port_file: Path, roots: list[str], embedded: bool = False) -> subprocess.Popen:
     """`foveate serve` in its own process: on the head's address, or (embedded) with no address, where it
-    finds the local head recorded in FOVEATE_CLUSTER_DIR as `foveate cluster up` left it."""
+    finds the local head recorded in FOVEATE_CLUSTER_DIR as `foveate cluster up` left it. `roots`: its
+    --storage-root / --data-root arguments."""
     port_file.unlink(missing_ok=True)
     where = [] if embedded else ["--address", head.dashboard_url, "--ray-token-file", head.token_path]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "serve", *where, "--db", db, "--port", "0", "--port-file",
+        [sys.executable, "-m", "jobs.cli", "serve", *where, *roots, "--db", db, "--port", "0", "--port-file",
          str(port_file), "--token", TOKEN, "--max-running", "1", "--poll-interval", "0.5"],
         env={**os.environ, "FOVEATE_CLUSTER_DIR": head.state_dir},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -144,7 +145,8 @@ def _serve(head, db: str, port_file: Path, embedded: bool = False) -> subprocess
 
 def test_sigkilled_service_restarts_and_finds_its_jobs(ray_head, tiny_dataset, tmp_path, capsys):
     db, port_file, out = str(tmp_path / "c.db"), tmp_path / "port", str(tmp_path / "out")
-    proc = _serve(ray_head, db, port_file)
+    roots = ["--storage-root", out, "--data-root", tiny_dataset]
+    proc = _serve(ray_head, db, port_file, roots)
     try:
         with FoveateClient(f"127.0.0.1:{port_file.read_text()}", TOKEN) as client:
             running = client.submit(tiny_spec(tiny_dataset, out, epochs=3))
@@ -153,7 +155,7 @@ def test_sigkilled_service_restarts_and_finds_its_jobs(ray_head, tiny_dataset, t
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
-        proc = _serve(ray_head, db, port_file, embedded=True)  # and reuses the running local head
+        proc = _serve(ray_head, db, port_file, roots, embedded=True)  # and reuses the running local head
         address = f"127.0.0.1:{port_file.read_text()}"
         with FoveateClient(address, TOKEN) as client:
             assert state_name(client.get(queued.id).state) in ("QUEUED", "PENDING")  # nothing lost

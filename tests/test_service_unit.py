@@ -177,7 +177,8 @@ def scripted(tmp_path):
     splits = {s: build_recipe("cluttered60", count=4, seed=0, split=s) for s in ("train", "test")}
     write_dataset(str(tmp_path / "data"), splits, {"recipe": "cluttered60", "seed": 0})
     ray = ScriptedRay()
-    svc = JobService(ServiceConfig(db_path=str(tmp_path / "c.db"), max_running=1, poll_interval=3600), ray)
+    svc = JobService(ServiceConfig(db_path=str(tmp_path / "c.db"), max_running=1, poll_interval=3600,
+                                   storage_roots=(str(tmp_path / "out"),), data_roots=(str(tmp_path / "data"),)), ray)
     spec = JobSpec.from_dict({"data": {"path": str(tmp_path / "data")}, "storage_path": str(tmp_path / "out"),
                               "scaling": {"num_workers": 1}})
     yield svc, ray, spec
@@ -221,6 +222,142 @@ def test_jobs_ray_forgot_fail_and_stopped_ones_are_cancelled(scripted):
     svc._tick()
     assert svc.cancel(other.id).state == "CANCELLED"
     assert [h[2] for h in svc.get(other.id).history][-1] == "cancelled by request"
+
+
+# ------------------------------------------------------------- the service's roots, submit and start
+
+
+def _with(spec: JobSpec, field: str, value: str) -> dict:
+    d = spec.to_dict()
+    if field == "data.path":
+        d["data"]["path"] = value
+    else:
+        d[field] = value
+    return d
+
+
+REFUSED = [
+    ("storage_path", "/etc", "must lie under one of"),
+    ("storage_path", "/", "must lie under one of"),
+    ("storage_path", "/proc/self", "must lie under one of"),
+    ("storage_path", "~", "must lie under one of"),
+    ("storage_path", "../../..", "must lie under one of"),
+    ("storage_path", "/etc/passwd", "must lie under one of"),
+    ("storage_path", "nonsense://x", "scheme 'nonsense://' is not served"),
+    ("storage_path", "hdfs://namenode/runs", "scheme 'hdfs://' is not served"),
+    ("storage_path", "~nosuchuser/x", "no user 'nosuchuser'"),
+    ("data.path", "/etc", "must lie under one of"),
+    ("data.path", "hdfs://namenode/data", "scheme 'hdfs://' is not served"),
+    ("data.path", "~nosuchuser/x", "no user 'nosuchuser'"),
+]
+
+
+@pytest.mark.parametrize("field, value, rule", REFUSED, ids=[f"{f}={v}" for f, v, _ in REFUSED])
+def test_paths_outside_the_roots_or_unserved_are_refused_at_submission(scripted, tmp_path, field, value, rule):
+    svc, ray, spec = scripted
+    bad = JobSpec.from_dict(_with(spec, field, value))
+    for call in (svc.validate, svc.submit):
+        with pytest.raises(SpecError, match=rf"^{field}: ") as err:
+            call(bad)
+        assert rule in str(err.value)
+        if "must lie under" in rule:
+            root = str(tmp_path / ("out" if field == "storage_path" else "data"))
+            assert f"must lie under one of {root};" in str(err.value)
+    assert svc.list() == [] and ray.submitted == []
+    assert not list(Path("/etc").glob("job-*"))
+
+
+def test_the_server_answers_invalid_argument_naming_the_field(scripted):
+    """What a raw gRPC caller sends (no client-side resolution): refused by field, never INTERNAL."""
+    import grpc
+
+    from jobs.api.client import ClientError, FoveateClient
+    from jobs.service.server import create_server
+
+    svc, ray, spec = scripted
+    server, port = create_server("127.0.0.1:0", svc)
+    server.start()
+    try:
+        with FoveateClient(f"127.0.0.1:{port}") as client:
+            for field, value, rule in REFUSED:
+                for validate_only in (True, False):
+                    with pytest.raises(ClientError) as err:
+                        client.submit(spec_dict_to_proto(_with(spec, field, value)), validate_only=validate_only)
+                    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT, (field, value, str(err.value))
+                    assert str(err.value).startswith(f"{field}: ") and rule in str(err.value)
+            assert list(client.list().jobs) == []
+    finally:
+        server.stop(None)
+
+
+def test_an_empty_storage_path_gets_the_first_storage_root(scripted, tmp_path):
+    from jobs.api.paths import absolute
+
+    svc, ray, spec = scripted
+    root = absolute(str(tmp_path / "out"))
+    empty = spec.replace(storage_path="")  # the runner's default (the spec's default, once it is "")
+    assert svc.validate(empty).storage_path == root
+    rec = svc.submit(empty)
+    assert rec.spec["storage_path"] == root and rec.run_dir == f"{root}/{rec.id}"
+
+
+def test_object_store_roots_admit_their_own_prefixes_only(tmp_path, scripted):
+    _, ray, spec = scripted
+    svc = JobService(ServiceConfig(db_path=str(tmp_path / "s3.db"), storage_roots=("s3://bucket/runs",),
+                                   data_roots=(str(tmp_path / "data"),)), ray)
+    try:
+        assert svc.validate(spec.replace(storage_path="S3://bucket/runs//team-a/")).storage_path == \
+            "s3://bucket/runs/team-a"
+        for outside in ("s3://bucket/runs-old", "s3://other/runs", "gs://bucket/runs", str(tmp_path / "out")):
+            with pytest.raises(SpecError, match="^storage_path: must lie under one of s3://bucket/runs;"):
+                svc.validate(spec.replace(storage_path=outside))
+    finally:
+        svc.stop()
+
+
+def test_a_job_whose_run_directory_cannot_be_written_fails_at_once_and_the_queue_moves_on(scripted, tmp_path):
+    svc, ray, spec = scripted
+    (tmp_path / "out").mkdir()
+    blocked = svc.submit(spec.replace(storage_path=str(tmp_path / "out" / "blocked")))
+    behind = svc.submit(spec)
+    # A file where the blocked job's directory should be (created after its submission passed).
+    (tmp_path / "out" / "blocked").write_text("not a directory")
+    svc._tick()
+    rec = svc.get(blocked.id)
+    assert rec.state == "FAILED" and rec.history[-1][2] == "run directory not writable"
+    assert rec.error.startswith(f"cannot write {rec.run_dir}/spec.json: ")
+    assert ray.submitted == [behind.id] and svc.get(behind.id).state == "PENDING"
+    # Submitted now, the same path is refused up front.
+    with pytest.raises(SpecError, match=r"^storage_path: .*blocked is a file, not a directory"):
+        svc.submit(spec.replace(storage_path=str(tmp_path / "out" / "blocked" / "x")))
+
+
+def test_a_queued_job_outside_a_restarted_services_roots_fails_and_writes_nothing(scripted, tmp_path):
+    svc, ray, spec = scripted
+    job = svc.submit(spec)  # queued under tmp/out, not started
+    moved = JobService(ServiceConfig(db_path=str(tmp_path / "c.db"), max_running=1, poll_interval=3600,
+                                     storage_roots=(str(tmp_path / "elsewhere"),)), ray)
+    try:
+        moved._tick()
+        rec = moved.get(job.id)
+        assert rec.state == "FAILED" and rec.history[-1][2] == "outside the storage roots"
+        assert rec.error.startswith(f"storage_path: must lie under one of {tmp_path / 'elsewhere'};")
+        assert ray.submitted == [] and not (tmp_path / "out").exists()
+    finally:
+        moved.stop()
+
+
+def test_service_roots_default_and_refusals(tmp_path, monkeypatch):
+    from jobs.api.paths import DEFAULT_STORAGE_ROOT, absolute
+
+    monkeypatch.chdir(tmp_path)
+    config = ServiceConfig(db_path=":memory:")
+    assert config.storage_roots == (absolute(DEFAULT_STORAGE_ROOT),)
+    assert config.data_roots == (str(tmp_path), absolute(DEFAULT_STORAGE_ROOT))
+    with pytest.raises(SpecError, match="^storage_roots: give at least one"):
+        ServiceConfig(storage_roots=())
+    with pytest.raises(SpecError, match="^data_roots: scheme 'http://' is not served"):
+        ServiceConfig(data_roots=("http://example.com/",))
 
 
 def test_committed_stubs_match_the_protos(tmp_path):

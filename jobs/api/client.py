@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 import pyarrow as pa
 
-from jobs.api import tables
+from jobs.api import paths, tables
 from jobs.api.spec import JobSpec, read_spec_file
 from jobs.api.spec_proto import spec_dict_to_proto, spec_to_proto, value_from_proto
 from jobs.api.states import KIND_TO_PROTO, STATE_TO_PROTO
@@ -31,19 +31,9 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 
 
 def absolute_paths(d: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
-    """data.path and storage_path made absolute against `base` (the current directory), as
-    JobSpec.with_absolute_paths does, on a plain dict."""
-    def fix(p: Any) -> Any:
-        if not isinstance(p, str) or not p or "://" in p:
-            return p
-        return str(((base or Path.cwd()) / Path(p).expanduser()).resolve())
-
-    d = dict(d)
-    if isinstance(d.get("data"), dict) and "path" in d["data"]:
-        d["data"] = {**d["data"], "path": fix(d["data"]["path"])}
-    if "storage_path" in d:  # left out, the server's default applies (on the server's machine)
-        d["storage_path"] = fix(d["storage_path"])
-    return d
+    """data.path and storage_path of a plain spec dict resolved here, where the user wrote them
+    (jobs.api.paths.absolute_spec_paths): left out or empty, the server's default applies there."""
+    return paths.absolute_spec_paths(d, base)
 
 
 class ClientError(Exception):

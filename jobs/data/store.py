@@ -38,6 +38,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from torch import Tensor
 
+from jobs.api import paths
+
 from .samples import SampleSet, concat
 
 SCHEMA_VERSION = 1
@@ -59,11 +61,9 @@ _MANIFEST_KEYS = ("schema_version", "image_size", "class_names", "max_boxes", "c
 
 
 def resolve(path_or_uri: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path inside it) for a local path or a URI such as file://, s3:// or gs://."""
-    text = os.fspath(path_or_uri)
-    if "://" in text:
-        return pafs.FileSystem.from_uri(text)
-    return pafs.LocalFileSystem(), os.path.abspath(text)
+    """(filesystem, path inside it) for a local path or a URI such as file://, s3:// or gs://, as the
+    path policy reads it (jobs.api.paths.filesystem: the same `~` and schemes as run storage)."""
+    return paths.filesystem(path_or_uri)
 
 
 def _padded_lists(values: np.ndarray, pad_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

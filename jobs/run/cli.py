@@ -7,6 +7,7 @@ import json
 import threading
 import uuid
 
+from jobs.api import paths
 from jobs.api.spec import JobSpec, apply_overrides, read_spec_file
 
 
@@ -55,16 +56,24 @@ def train_with_progress(spec: JobSpec):
         bar.join(timeout=5)
 
 
+def run_spec(path: str, kind: str, overrides: list[str], name: str | None) -> JobSpec:
+    """The spec `foveate train|tune` runs: the file with `--set` and the command's kind applied, validated
+    once; "" or no storage_path is the runner's default root, and paths are resolved here, where the user
+    wrote them (`~user`, relative, schemes), each error naming its field."""
+    # Validated once, after --set and the command's kind: a tune spec run by `foveate train` is a train job.
+    d = apply_overrides(read_spec_file(path), overrides)
+    d["kind"] = kind
+    d["name"] = name or d.get("name") or f"{kind}-{uuid.uuid4().hex[:8]}"
+    if not d.get("storage_path"):
+        d["storage_path"] = paths.DEFAULT_STORAGE_ROOT
+    return JobSpec.from_dict(paths.absolute_spec_paths(d))
+
+
 def _run(args: argparse.Namespace) -> int:
     from cluster import connect
-
-    # Validated once, after --set and the command's kind: a tune spec run by `foveate train` is a train job.
-    d = apply_overrides(read_spec_file(args.spec), args.set)
-    d["kind"] = args.kind
-    d["name"] = args.name or d.get("name") or f"{args.kind}-{uuid.uuid4().hex[:8]}"
-    spec = JobSpec.from_dict(d).with_absolute_paths()
     from jobs.run.checks import check_spec
 
+    spec = run_spec(args.spec, args.kind, args.set, args.name)
     check_spec(spec)  # the driver checks again; here a wrong path is reported before a local Ray starts
     connect(args.address)
     if spec.kind == "train":

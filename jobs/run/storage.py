@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from jobs.api import paths
+
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path inside it) for a local path or URI; `~` is expanded for local paths."""
-    if "://" not in uri:
-        uri = os.path.abspath(os.path.expanduser(uri))
-    return pafs.FileSystem.from_uri(uri)
+    """(filesystem, path inside it) for a local path or URI, as the path policy reads it
+    (jobs.api.paths.filesystem: `~` expanded, unserved schemes refused)."""
+    return paths.filesystem(uri)
 
 
 def join(base: str, *parts: str) -> str:

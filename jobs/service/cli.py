@@ -8,8 +8,15 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from jobs.api import paths
+from jobs.api.errors import UserError
+
+if TYPE_CHECKING:
+    from jobs.service.job_service import ServiceConfig
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +32,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="require 'authorization: Bearer TOKEN' on every call (env FOVEATE_TOKEN)")
     p.add_argument("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
     p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--storage-root", action="append", metavar="URI",
+                   help="a directory or s3:// / gs:// prefix jobs may write under (repeatable); a spec with an "
+                        f"empty storage_path gets the first (default: {paths.DEFAULT_STORAGE_ROOT})")
+    p.add_argument("--data-root", action="append", metavar="URI",
+                   help="a directory or URI jobs may read datasets under (repeatable; default: the current "
+                        "directory and the storage roots)")
     p.add_argument("--max-running", type=int, default=2, help="jobs run at once; more wait as QUEUED")
     p.add_argument("--poll-interval", type=float, default=2.0, help="seconds between reconciles with Ray")
     p.add_argument("--ray-token-file", help="Ray's auth token file (default: the local head's, then Ray's own)")
@@ -36,14 +49,45 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------ serve
 
 
+def _prepare(args: argparse.Namespace) -> tuple[ServiceConfig, bytes | None, bytes | None]:
+    """(ServiceConfig, TLS cert, TLS key) from the arguments, or UserError / SpecError naming the flag:
+    everything `serve` can refuse is checked here, before it starts a Ray head that would outlive it."""
+    from jobs.service.catalog import Catalog
+    from jobs.service.job_service import ServiceConfig
+    from jobs.service.server import is_loopback
+
+    # create_server refuses these too; here they come before anything has started.
+    if not args.token and not is_loopback(f"{args.host}:{args.port}"):
+        raise UserError(f"--host: refusing to listen on {args.host}:{args.port} without a token; "
+                        "give --token (or FOVEATE_TOKEN), or listen on 127.0.0.1")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UserError("--tls-cert and --tls-key: give both or neither")
+    pem = {}
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        try:
+            pem[flag] = Path(paths.absolute(path, field=flag)).read_bytes() if path else None
+        except OSError as exc:
+            raise UserError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
+    storage = paths.roots("--storage-root", args.storage_root or [paths.DEFAULT_STORAGE_ROOT])
+    data = paths.roots("--data-root", args.data_root) if args.data_root else None
+    config = ServiceConfig(db_path=paths.absolute(args.db, field="--db"), storage_roots=storage, data_roots=data,
+                           max_running=args.max_running, poll_interval=args.poll_interval)
+    try:
+        Catalog(config.db_path).close()  # creates it on first use; a directory or a foreign file fails here
+    except (OSError, sqlite3.Error) as exc:
+        raise UserError(f"--db: cannot open {args.db} as the catalog: {exc}") from None
+    return config, pem["--tls-cert"], pem["--tls-key"]
+
+
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
     from cluster import local
     from cluster.jobs_api import RayJobsAPI, ray_token
-    from jobs.service.job_service import JobService, ServiceConfig
+    from jobs.service.job_service import JobService
     from jobs.service.server import create_server
 
+    config, cert, key = _prepare(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.address:
         address, token = args.address, ray_token(token_path=args.ray_token_file)
@@ -51,10 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         head = local.up(num_cpus=args.num_cpus)
         address, token = head.dashboard_url, ray_token(token_path=args.ray_token_file or head.token_path)
         print(f"foveate serve: local Ray head at {address} (stop it with `foveate cluster down`)", flush=True)
-    config = ServiceConfig(db_path=args.db, max_running=args.max_running, poll_interval=args.poll_interval)
     service = JobService(config, RayJobsAPI(address, token)).start()
-    cert = Path(args.tls_cert).read_bytes() if args.tls_cert else None
-    key = Path(args.tls_key).read_bytes() if args.tls_key else None
     server, port = create_server(f"{args.host}:{args.port}", service, token=args.token, tls_cert=cert, tls_key=key)
     server.start()
 
@@ -69,7 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
             f.write(str(port))
         os.replace(args.port_file + ".tmp", args.port_file)
     print(f"foveate serve: listening on {args.host}:{port} ({'TLS' if cert else 'plaintext'}"
-          f"{', token required' if args.token else ''}); catalog {os.path.expanduser(args.db)}", flush=True)
+          f"{', token required' if args.token else ''}); catalog {config.db_path}", flush=True)
+    print(f"foveate serve: jobs write under {', '.join(config.storage_roots)}; "
+          f"read data under {', '.join(config.data_roots)}", flush=True)
     server.wait_for_termination()
     service.stop()
     return 0

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.jobs_api import ClusterSnapshot, ClusterUnavailable, RayJob, RayJobsAPI
+from jobs.api import paths
 from jobs.api.spec import JobSpec, SpecError
 from jobs.api.states import FINAL, WITH_RAY
 from jobs.run import readers as run_readers
@@ -44,12 +45,24 @@ class JobStateError(RuntimeError):
 @dataclass(frozen=True)
 class ServiceConfig:
     db_path: str = "~/.foveate/catalog.db"
+    # Where jobs may write (storage_path) and read datasets (data.path): directories or s3:// / gs://
+    # prefixes. A spec outside them is refused at submission; nothing is ever written outside a storage
+    # root. A spec with an empty storage_path gets the first. data_roots None: the current directory
+    # and the storage roots. Made absolute once, here (see jobs.api.paths.roots).
+    storage_roots: tuple[str, ...] = (paths.DEFAULT_STORAGE_ROOT,)
+    data_roots: tuple[str, ...] | None = None
     max_running: int = 2  # jobs handed to Ray at once; more wait as QUEUED
     poll_interval: float = 2.0  # seconds between reconciles with Ray
     watch_interval: float = 1.0  # seconds between reads of a running job's metrics / logs
     # The driver command; the cluster's nodes must have Foveate installed (the local head shares this venv).
     driver: str = "python -m jobs.run.entrypoint"
     cluster_cache_s: float = 5.0  # how long a cluster description is reused for placement checks
+
+    def __post_init__(self) -> None:
+        storage = paths.roots("storage_roots", self.storage_roots)
+        data = paths.roots("data_roots", (".", *storage) if self.data_roots is None else self.data_roots)
+        object.__setattr__(self, "storage_roots", storage)
+        object.__setattr__(self, "data_roots", data)
 
 
 class JobService:
@@ -112,11 +125,18 @@ class JobService:
     # -------------------------------------------------------------------------------- submit
 
     def validate(self, spec: JobSpec) -> JobSpec:
-        """The spec as it will run (absolute local paths), or SpecError naming the field: the one
-        validation (jobs.run.checks) with the dataset and the cluster's size as this service sees them."""
+        """The spec as it will run (the default storage root filled in, absolute local paths), or
+        SpecError naming the field: first the path policy (a served scheme, under this service's roots),
+        before anything reads the dataset; then the one validation (jobs.run.checks) with the dataset
+        and the cluster's size as this service sees them."""
         from jobs.run.checks import check_spec
 
+        if not spec.storage_path:  # "the runner's default": this service's first storage root
+            spec = spec.replace(storage_path=self.config.storage_roots[0])
+        paths.under_roots("storage_path", spec.storage_path, self.config.storage_roots)
+        paths.under_roots("data.path", spec.data.path, self.config.data_roots)
         spec = spec.with_absolute_paths()
+        paths.check_creatable_dir("storage_path", spec.storage_path)
         return check_spec(spec, data=True, resources=self._resources())
 
     def _resources(self):
@@ -157,8 +177,23 @@ class JobService:
                 self._start(rec)
 
     def _start(self, rec: JobRecord) -> None:
-        spec_uri = storage.join(rec.run_dir, "spec.json")
-        storage.write_json(spec_uri, rec.spec)
+        """Write the spec beside the run and hand the job to Ray. A job that cannot start (its run
+        directory outside the roots or not writable, Ray refusing it) goes FAILED with the reason at once,
+        so it never blocks the queue; only an unreachable Ray leaves it QUEUED for the next tick."""
+        try:
+            # Again here: a job queued under an earlier service's roots must not write outside these.
+            paths.under_roots("storage_path", rec.spec.get("storage_path") or rec.run_dir, self.config.storage_roots)
+            paths.under_roots("storage_path", rec.run_dir, self.config.storage_roots)
+            spec_uri = storage.join(rec.run_dir, "spec.json")
+            storage.write_json(spec_uri, rec.spec)
+        except SpecError as exc:
+            self._transition(rec.id, "FAILED", from_states=("QUEUED",), reason="outside the storage roots",
+                             error=str(exc))
+            return
+        except Exception as exc:  # OSError and pyarrow's errors: a retry would fail the same way
+            self._transition(rec.id, "FAILED", from_states=("QUEUED",), reason="run directory not writable",
+                             error=f"cannot write {rec.run_dir}/spec.json: {type(exc).__name__}: {exc}")
+            return
         entrypoint = f"{self.config.driver} {shlex.quote(spec_uri)}"
         try:
             self.ray.submit(rec.id, entrypoint, env={"PYTHONUNBUFFERED": "1"},
