@@ -106,7 +106,7 @@ def main() -> int:
             serve = subprocess.Popen(
                 [sys.executable, "-m", "jobs.cli", "serve", "--address", head.dashboard_url, "--ray-token-file",
                  head.token_path, "--db", str(tmp / "catalog.db"), "--port", "0", "--port-file", str(port_file),
-                 "--token", TOKEN, "--max-running", "0"],
+                 "--token", TOKEN, "--max-running", "0", "--storage-root", str(tmp), "--data-root", str(tmp)],
                 stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
             while not port_file.exists():
                 if serve.poll() is not None:

@@ -74,7 +74,7 @@ def main() -> int:
     data = build_data()
     print("starting the embedded job service (a local Ray head and the gRPC server) ...", flush=True)
     head = local.up(OUT / "cluster", num_cpus=4)
-    service = JobService(ServiceConfig(db_path=str(OUT / "catalog.db")),
+    service = JobService(ServiceConfig(db_path=str(OUT / "catalog.db"), storage_roots=(str(OUT),), data_roots=(str(OUT),)),
                          RayJobsAPI(head.dashboard_url, ray_token(token_path=head.token_path))).start()
     server, port = create_server("127.0.0.1:0", service)
     server.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,10 @@ TOKEN = "test-token-0123456789"
 def running_server(head: Any, db: str, *, max_running: int = 2, token: str | None = TOKEN,
                    **server_kw: Any) -> Iterator[tuple[FoveateClient, JobService, int]]:
     """A JobService over `head` with its gRPC server on 127.0.0.1:<free port>, and a client of it."""
-    config = ServiceConfig(db_path=db, max_running=max_running, poll_interval=0.5, watch_interval=0.3)
+    # The tests' datasets and run directories all lie in the temp dir: it is the service's only root.
+    root = tempfile.gettempdir()
+    config = ServiceConfig(db_path=db, max_running=max_running, poll_interval=0.5, watch_interval=0.3,
+                           storage_roots=(root,), data_roots=(root,))
     service = JobService(config, RayJobsAPI(head.dashboard_url, head.token())).start()
     server, port = create_server("127.0.0.1:0", service, token=token, **server_kw)
     server.start()

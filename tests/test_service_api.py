@@ -82,7 +82,9 @@ def test_not_found_and_invalid_requests(paused):
 
 @pytest.mark.parametrize("change, field", [
     ({"optim": {"lr": -1.0}}, "optim.lr: must be > 0"),
-    ({"data": {"path": "/nonexistent/ds"}}, "data.path: no dataset at /nonexistent/ds"),
+    ({"data": {"path": "/tmp/foveate-nonexistent/ds"}}, "data.path: no dataset at /tmp/foveate-nonexistent/ds"),
+    ({"data": {"path": "/nonexistent/ds"}}, "data.path: must lie under one of"),
+    ({"storage_path": "/etc"}, "storage_path: must lie under one of"),
     ({"scaling": {"num_workers": 64}}, "scaling: 64 workers"),
     ({"model": {"overrides": {"num_glimpses": 0}}}, "model.num_glimpses"),
     ({"kind": "tune", "tune": {"params": {"bogus.key": {"choice": [1]}}}, "scaling": {"num_workers": 1}},
@@ -149,7 +151,8 @@ def test_list_filters_and_pages(paused, tmp_path):
 
 
 def test_an_unreachable_ray_is_unavailable(tmp_path, tiny_dataset):
-    service = JobService(ServiceConfig(db_path=str(tmp_path / "c.db")), RayJobsAPI("http://127.0.0.1:9", None)).start()
+    config = ServiceConfig(db_path=str(tmp_path / "c.db"), storage_roots=(str(tmp_path),), data_roots=(tiny_dataset,))
+    service = JobService(config, RayJobsAPI("http://127.0.0.1:9", None)).start()
     server, port = create_server("127.0.0.1:0", service)
     server.start()
     try:
