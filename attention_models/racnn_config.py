@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attention_models.configs import check_backbone_name, need, need_int, variant
+from attention_models.configs import check_backbone, need, need_int, variant
 
 FAMILY = "racnn"
 
@@ -46,7 +46,7 @@ class RACNNConfig:
         need(self, len(self.scale_sizes) == self.num_scales, "scale_sizes", f"needs one size per scale ({self.num_scales})")
         need(self, all(isinstance(s, int) and s >= 8 for s in self.scale_sizes), "scale_sizes",
              "every size must be an integer >= 8")  # fmt: skip
-        check_backbone_name("model.backbone", self.backbone)
+        check_backbone(self)
         need_int(self, "backbone_width", 1)
         need_int(self, "apn_pool", 1)
         need_int(self, "apn_hidden", 1)
