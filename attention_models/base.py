@@ -41,10 +41,13 @@ class Attention:
 
 
 class AttentionModel(nn.Module, ABC):
-    """Base class of the four families. Subclasses set `family` and implement the methods below.
+    """Base class of the four families: what a family offers the training loop (jobs/run/loop.py), which
+    calls only the methods declared here. Subclasses set `family` and implement the abstract methods; the
+    others have defaults that mean "nothing special" (one parameter group, no phases, no attention
+    initialisation, no per-step logits).
 
     The model never steps an optimizer: it returns loss terms and names its parameter groups, and the
-    training loop (jobs/run/loop.py) decides what to step when.
+    training loop decides what to step when.
     """
 
     family: str = ""
@@ -54,8 +57,12 @@ class AttentionModel(nn.Module, ABC):
         """Run the whole episode on (B, C, H, W) images; the output has `.logits` and `.attention`."""
 
     @abstractmethod
-    def losses(self, output, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Named scalar loss terms, already weighted by the config; the trainer sums them."""
+    def losses(self, output, batch: dict[str, Tensor], phase: str | None = None) -> dict[str, Tensor]:
+        """Named scalar loss terms, already weighted by the config; the trainer sums them.
+
+        `phase` is one of `phases()`: the terms of that phase only (the loop steps that phase's parameter
+        group on them); None: every term (joint training, and evaluation). Families without phases refuse
+        any other value (`check_phase`)."""
 
     @abstractmethod
     def predict(self, output) -> Tensor:
@@ -79,3 +86,25 @@ class AttentionModel(nn.Module, ABC):
     def phases(self) -> list[str]:
         """Parameter-group names the loop alternates between (RA-CNN); empty for joint training."""
         return []
+
+    def check_phase(self, phase: str | None, known: list[str] | None = None) -> None:
+        """Raise unless `phase` is None or one of `known` (default: `phases()`)."""
+        known = self.phases() if known is None else known
+        if phase is not None and phase not in known:
+            raise ValueError(f"phase: must be one of {', '.join(map(repr, [*known, None]))}, got {phase!r}")
+
+    def has_attention_init(self) -> bool:
+        """Whether the family has an attention initialisation (`attention_init_losses`): the loop then steps
+        every group on it for its first `optim.attention_init_steps` steps, before `losses`. False here."""
+        return False
+
+    def attention_init_losses(self, output, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Loss terms that place the attention before training proper (RA-CNN's APN initialisation, paper
+        section 3.4). The default is none, {}; a family that overrides it also says so in
+        `has_attention_init`."""
+        return {}
+
+    def step_logits(self, output) -> Tensor | None:
+        """(B, T, N) class scores per step or scale that the attention records store beside the boxes
+        (RA-CNN: one per scale); None (the default) when the family has no such scores."""
+        return None

@@ -23,6 +23,9 @@ lower layer without back-propagating into it; the baseline regresses on a detach
 where pathway takes `policy_lr_scale`-sized steps (see the config field): until the classifier can read,
 REINFORCE's gradient is noise, and at full size Adam walks the emission into a saturated corner.
 
+The config (DRAMConfig) and the named variants (dram-multidigit, dram-pairs) are in dram_config.py,
+torch-free, so the job service can validate a spec without PyTorch.
+
 Letters: B batch, C channels, H/W image size, T glimpses, K retina scales, G patch size, S label slots,
 L sequence length in the batch, N digit classes (N + 1 with EOS), M Monte Carlo paths.
 """
@@ -36,8 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attention_models.base import Attention, AttentionModel
+from attention_models.dram_config import DRAMConfig
 from attention_models.losses import reinforce_terms
-from attention_models.registry import register_variant
 from attention_models.retina import (
     Retina,
     gaussian_location,
@@ -47,76 +50,6 @@ from attention_models.retina import (
 )
 
 IGNORE = -100  # cross-entropy target of the slots after EOS
-
-
-@dataclass(frozen=True)
-class DRAMConfig:
-    image_size: int = 64  # H = W of the input canvas
-    in_channels: int = 1  # grey MNIST canvases
-    num_classes: int = 10  # digit classes; the classifier has one more output, EOS
-    max_digits: int = 5  # longest sequence read; sequences of 1 .. max_digits work
-    glimpses_per_label: int = 3  # the paper's N = 3 glimpses per emitted label
-    patch_size: int = 12  # G
-    num_scales: int = 2  # a full-resolution patch and a 2x wider, down-sampled surround
-    scale_factor: float = 2.0
-    conv_channels: tuple[int, ...] = (64, 64, 128)  # the paper's glimpse conv stack (SVHN)
-    conv_kernels: tuple[int, ...] = (5, 3, 3)  # valid convolutions, no pooling, as in the paper
-    hidden: int = 512  # units per LSTM layer and glimpse feature size; 512 on SVHN
-    context_size: int = 24  # side of the down-sampled image the context net reads
-    context_channels: tuple[int, ...] = (16, 32, 32)  # three conv layers, as in the paper
-    context_kernels: tuple[int, ...] = (5, 3, 3)  # "same" convolutions on the coarse image
-    classifier_hidden: int = 256  # the classification net's FC hidden layer
-    location_std: float = 0.1  # fixed policy std, normalised units (ports use 0.1-0.11)
-    # Step size of the whole "where" pathway (context net, upper LSTM, emission net) relative to the rest,
-    # a reparametrisation (retina.scale_step_size), so it holds under Adam. Until the classifier can read,
-    # the reward is noise, and Adam turns noise into full-size steps: at scale 1 the emission drifts to a
-    # corner, where tanh saturates and it stays (and the context net's output stops depending on the image).
-    policy_lr_scale: float = 0.1
-    classification_weight: float = 1.0
-    baseline_weight: float = 1.0
-    reinforce_weight: float = 1.0
-    eval_samples: int = 1  # M paths averaged by `evaluate` when the caller does not say
-
-    def __post_init__(self):
-        positive = (
-            "image_size", "in_channels", "max_digits", "glimpses_per_label", "patch_size", "num_scales",
-            "hidden", "context_size", "classifier_hidden", "eval_samples",
-        )  # fmt: skip
-        for name in positive:
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be an integer >= 1, got {getattr(self, name)!r}")
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes: must be an integer >= 2, got {self.num_classes!r}")
-        if self.patch_size > self.image_size:
-            raise ValueError(f"patch_size: must be <= image_size ({self.image_size}), got {self.patch_size}")
-        if not self.scale_factor >= 1.0:
-            raise ValueError(f"scale_factor: must be >= 1, got {self.scale_factor}")
-        if len(self.conv_channels) != len(self.conv_kernels) or not self.conv_channels:
-            raise ValueError("conv_channels: must be non-empty and as long as conv_kernels")
-        if len(self.context_channels) != len(self.context_kernels) or not self.context_channels:
-            raise ValueError("context_channels: must be non-empty and as long as context_kernels")
-        if self.patch_size - sum(k - 1 for k in self.conv_kernels) < 1:
-            raise ValueError(f"conv_kernels: the valid convolutions {self.conv_kernels} leave nothing of a "
-                             f"{self.patch_size}x{self.patch_size} patch")  # fmt: skip
-        if self.context_size > self.image_size:
-            raise ValueError(f"context_size: must be <= image_size ({self.image_size}), got {self.context_size}")
-        if not self.location_std > 0:
-            raise ValueError(f"location_std: must be > 0, got {self.location_std}")
-        if not self.policy_lr_scale > 0:
-            raise ValueError(f"policy_lr_scale: must be > 0, got {self.policy_lr_scale}")
-        for name in ("classification_weight", "baseline_weight", "reinforce_weight"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
-
-    @property
-    def num_slots(self) -> int:
-        """S: digit slots plus the end-of-sequence slot."""
-        return self.max_digits + 1
-
-    @property
-    def num_glimpses(self) -> int:
-        """T = glimpses_per_label * S."""
-        return self.glimpses_per_label * self.num_slots
 
 
 @dataclass
@@ -274,7 +207,9 @@ class DRAM(AttentionModel):
         to_go = per_slot.flip(1).cumsum(dim=1).flip(1)  # (B, S) reward of slot s and after
         return to_go.repeat_interleave(cfg.glimpses_per_label, dim=1)  # (B, T)
 
-    def losses(self, output: DRAMOutput, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def losses(self, output: DRAMOutput, batch: dict[str, Tensor], phase: str | None = None) -> dict[str, Tensor]:
+        """classification (summed over the label slots), baseline and reinforce; trained jointly, no phases."""
+        self.check_phase(phase)
         cfg = self.config
         targets = self.targets(batch)  # (B, S)
         B, S, V = output.logits.shape
@@ -325,16 +260,3 @@ class DRAM(AttentionModel):
         out = self(images.repeat_interleave(M, dim=0), sample=True, generator=generator)
         return monte_carlo_average(out, M)
 
-
-register_variant(
-    "dram-multidigit", DRAM, DRAMConfig,
-    description="multidigit recipe: 1-5 MNIST digits in a row on 128x128, read left to right",
-    image_size=128, max_digits=5, glimpses_per_label=3, patch_size=12, num_scales=3, context_size=32,
-    conv_channels=(32, 32, 64), hidden=256, classifier_hidden=256,
-)  # fmt: skip
-register_variant(
-    "dram-pairs", DRAM, DRAMConfig,
-    description="pairs recipe: two MNIST digits in a cluttered 100x100 canvas, read left to right",
-    image_size=100, max_digits=2, glimpses_per_label=3, patch_size=12, num_scales=3, context_size=25,
-    conv_channels=(32, 32, 64), hidden=256, classifier_hidden=256,
-)  # fmt: skip

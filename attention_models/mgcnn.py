@@ -20,6 +20,9 @@ per level reads both the whole image and its region; a softmax head replaces the
 jointly (one parameter group). The box is detached: region discovery selects, it is not learned through the
 crop.
 
+The config (MGCNNConfig) and the named variants (mgcnn-zoom, mgcnn-cub) are in mgcnn_config.py,
+torch-free, so the job service can validate a spec without PyTorch.
+
 Shapes: B batch, C channels, H/W image, V levels (R regions, one per level), N_v classes at level v.
 """
 
@@ -31,71 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attention_models.backbones import build_backbone, check_backbone_name, pooled
+from attention_models.backbones import build_backbone, pooled
 from attention_models.base import Attention, AttentionModel
 from attention_models.crop import attention_crop, boxes_xyxy
-from attention_models.registry import register_variant
+from attention_models.mgcnn_config import MGCNNConfig
 from attention_models.sampling import box_iou
-
-
-@dataclass(frozen=True)
-class MGCNNConfig:
-    level_classes: tuple[int, ...] = (3, 10)  # classes per level, coarse → fine; the last is the class count
-    fine_to_coarse: tuple[tuple[int, ...], ...] | None = None  # per coarse level, each fine class's label there
-    in_channels: int = 1
-    image_size: int = 64  # side of the images this variant expects (the whole-image branch resizes to input_size)
-    input_size: int = 32  # side of each branch's whole-image input
-    region_size: int = 32  # side each discovered region is zoomed to
-    backbone: str = "small"  # "small", "efficientnet_lite0" or a torchvision classifier name
-    backbone_width: int = 16  # first-stage width of the "small" CNN
-    weights_path: str | None = None  # local backbone weights for every branch ("imagenet": Lite0's shipped ones)
-    energy_threshold: float = 1.0  # a feature cell is in the region when its energy >= this × the mean (SCDA: 1)
-    min_region: float = 0.3  # smallest region side, as a fraction of the image side
-    mask_steepness: float = 10.0  # boxcar logistic k of the crop, per pixel of the original image
-    whole_weight: float = 1.0  # weight of each level's whole-image CE
-    region_weight: float = 1.0  # weight of each level's descriptor CE
-    fused_weight: float = 1.0  # weight of the fused fine-class CE
-
-    def __post_init__(self) -> None:
-        def need(ok: bool, field: str, rule: str) -> None:
-            if not ok:
-                raise ValueError(f"model.{field}: {rule}, got {getattr(self, field)!r}")
-
-        need(len(self.level_classes) >= 1, "level_classes", "needs at least one level")
-        need(all(n >= 1 for n in self.level_classes), "level_classes", "every level needs >= 1 class")
-        need(self.level_classes[-1] >= 2, "level_classes", "the last (fine) level needs >= 2 classes")
-        need(self.in_channels >= 1, "in_channels", "must be >= 1")
-        for f in ("image_size", "input_size", "region_size"):
-            need(getattr(self, f) >= 8, f, "must be >= 8")
-        check_backbone_name("model.backbone", self.backbone)
-        need(self.backbone_width >= 1, "backbone_width", "must be >= 1")
-        need(self.energy_threshold > 0, "energy_threshold", "must be > 0")
-        need(0 < self.min_region <= 1, "min_region", "must be in (0, 1]")
-        need(self.mask_steepness > 0, "mask_steepness", "must be > 0")
-        for f in ("whole_weight", "region_weight", "fused_weight"):
-            need(getattr(self, f) >= 0, f, "must be >= 0")
-        if self.fine_to_coarse is not None:
-            self._check_hierarchy()
-
-    def _check_hierarchy(self) -> None:
-        V, n_fine = len(self.level_classes), self.level_classes[-1]
-        if len(self.fine_to_coarse) != V - 1:
-            raise ValueError(
-                f"model.fine_to_coarse: needs one mapping per coarse level ({V - 1}), got {len(self.fine_to_coarse)}"
-            )
-        for v, mapping in enumerate(self.fine_to_coarse):
-            field = f"model.fine_to_coarse[{v}]"
-            if len(mapping) != n_fine:
-                raise ValueError(f"{field}: needs a level-{v} label for each of the {n_fine} fine classes, got {len(mapping)}")
-            bad = [m for m in mapping if not 0 <= m < self.level_classes[v]]
-            if bad:
-                raise ValueError(f"{field}: labels must be in [0, {self.level_classes[v]}), got {bad[0]}")
-            missing = sorted(set(range(self.level_classes[v])) - set(mapping))
-            if missing:
-                raise ValueError(
-                    f"{field}: the hierarchy does not cover every class of level {v}: "
-                    f"no fine class maps to {missing[:10]}{' ...' if len(missing) > 10 else ''}"
-                )
 
 
 def _run_around(marked: Tensor, peak: Tensor) -> tuple[Tensor, Tensor]:
@@ -211,8 +154,10 @@ class MGCNN(AttentionModel):
         label = batch["label"]
         return torch.cat((self.fine_to_coarse[:, label].T, label.unsqueeze(1)), dim=1)  # (B, V)
 
-    def losses(self, output: MGCNNOutput, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """whole_level{v} and region_level{v} (CE per level, v = 1 coarsest) and fused (CE of the fine class)."""
+    def losses(self, output: MGCNNOutput, batch: dict[str, Tensor], phase: str | None = None) -> dict[str, Tensor]:
+        """whole_level{v} and region_level{v} (CE per level, v = 1 coarsest) and fused (CE of the fine class).
+        Everything trains jointly: no phases."""
+        self.check_phase(phase)
         c = self.config
         labels = self.level_labels(batch)  # (B, V)
         terms: dict[str, Tensor] = {}
@@ -240,33 +185,3 @@ class MGCNN(AttentionModel):
                     out[f"iou_level{v + 1}"] = iou[valid, v].mean().item()
         return out
 
-
-# The zoom and digit recipes' two-level hierarchy (jobs.data.recipes.DIGIT_GROUPS): loops 0 6 8 9,
-# strokes 1 4 7, curves 2 3 5 → the group of each digit 0-9.
-DIGIT_GROUP_OF = (0, 1, 2, 2, 1, 2, 0, 1, 0, 0)
-
-register_variant(
-    "mgcnn-zoom",
-    MGCNN,
-    MGCNNConfig,
-    description="MG-CNN, small CNN per level, on the zoom digits: shape group -> digit",
-    level_classes=(3, 10),
-    fine_to_coarse=(DIGIT_GROUP_OF,),
-    image_size=96,
-    input_size=96,
-    region_size=48,
-    backbone_width=8,
-    min_region=0.25,
-)
-register_variant(
-    "mgcnn-cub",
-    MGCNN,
-    MGCNNConfig,
-    description="MG-CNN, small CNN per level, CUB-50 order/family/genus/species at 128 px, branches at 64 px (CPU)",
-    level_classes=(9, 20, 36, 50),
-    in_channels=3,
-    image_size=128,
-    input_size=64,
-    region_size=64,
-    backbone_width=8,
-)

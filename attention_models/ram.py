@@ -21,6 +21,9 @@ Two choices the paper leaves open, both config fields: f_l starts near zero (gli
 centre) and takes `policy_lr_scale`-sized steps; see `retina.shrink_last_linear` and `retina.scale_step_size`
 for why (in short runs a full-size policy random-walks the glimpses off the digits).
 
+The config (RAMConfig) and the named variants (ram-mnist28, ...) are in ram_config.py, torch-free, so
+the job service can validate a spec without PyTorch.
+
 Letters: B batch, C channels, H/W image size, T glimpses, K retina scales, G patch size, N classes,
 M Monte Carlo paths.
 """
@@ -35,7 +38,7 @@ from torch import Tensor, nn
 
 from attention_models.base import Attention, AttentionModel
 from attention_models.losses import reinforce_terms
-from attention_models.registry import register_variant
+from attention_models.ram_config import RAMConfig
 from attention_models.retina import (
     Retina,
     gaussian_location,
@@ -44,67 +47,6 @@ from attention_models.retina import (
     shrink_last_linear,
     uniform_location,
 )
-
-
-@dataclass(frozen=True)
-class RAMConfig:
-    image_size: int = 28  # H = W of the input; locations are normalised to it, patches are in its pixels
-    in_channels: int = 1  # MNIST canvases are grey
-    num_classes: int = 10  # digits
-    num_glimpses: int = 6  # T; the paper's 28x28 error falls from 3.79 % (2) to 1.07 % (7)
-    patch_size: int = 8  # G: 8x8 on 28x28, 12x12 on the 60x60 and 100x100 canvases
-    num_scales: int = 1  # K retina patches per glimpse; 3 on 60x60, 4 on 100x100
-    scale_factor: float = 2.0  # each patch twice as wide as the previous (paper)
-    glimpse_hidden: int = 128  # dim h_g, "for all attention models" in the paper
-    location_hidden: int = 128  # dim h_l
-    glimpse_dim: int = 256  # dim g_t
-    core_hidden: int = 256  # dim h_t, as in every reference implementation
-    core: str = "rnn"  # "rnn": the paper's Rect(Linear + Linear); "lstm" for an LSTM cell
-    location_std: float = 0.1  # fixed policy std in normalised units; the paper leaves it open, ports use 0.05-0.11
-    policy_hidden: int = 0  # 0: the paper's linear f_l; > 0 adds a ReLU hidden layer (kevinzakka PR #32)
-    # Step size of the location net relative to the rest (a reparametrisation, so it holds under any
-    # optimiser): its only gradient is REINFORCE's, which is noisy, and Adam normalises away
-    # reinforce_weight, so at full size the policy random-walks glimpses off the digits early in training.
-    policy_lr_scale: float = 0.1
-    # False: REINFORCE reaches only f_l (its input h_t detached, as kevinzakka's port). True: it also trains
-    # the core and glimpse nets through h_t, as the paper's gradient over all of theta does; then the core
-    # state is shaped for choosing where to look, not only for classifying.
-    policy_through_core: bool = False
-    first_location: str = "random"  # "random" (paper) or "learned" (sampled from the policy at h = 0)
-    classification_weight: float = 1.0  # hybrid loss: cross-entropy
-    baseline_weight: float = 1.0  # squared error of the baseline to the reward
-    reinforce_weight: float = 1.0  # REINFORCE term; ports that use Adam often scale it down
-    eval_samples: int = 1  # M glimpse paths averaged by `evaluate` when the caller does not say
-
-    def __post_init__(self):
-        positive = (
-            "image_size", "in_channels", "num_glimpses", "patch_size", "num_scales",
-            "glimpse_hidden", "location_hidden", "glimpse_dim", "core_hidden", "eval_samples",
-        )  # fmt: skip
-        for name in positive:
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be an integer >= 1, got {getattr(self, name)!r}")
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes: must be an integer >= 2, got {self.num_classes!r}")
-        if self.patch_size > self.image_size:
-            raise ValueError(f"patch_size: must be <= image_size ({self.image_size}), got {self.patch_size}")
-        if not self.scale_factor >= 1.0:
-            raise ValueError(f"scale_factor: must be >= 1, got {self.scale_factor}")
-        if self.core not in ("rnn", "lstm"):
-            raise ValueError(f"core: must be 'rnn' or 'lstm', got {self.core!r}")
-        if not self.location_std > 0:
-            raise ValueError(f"location_std: must be > 0, got {self.location_std}")
-        if not isinstance(self.policy_hidden, int) or self.policy_hidden < 0:
-            raise ValueError(f"policy_hidden: must be an integer >= 0, got {self.policy_hidden!r}")
-        if not self.policy_lr_scale > 0:
-            raise ValueError(f"policy_lr_scale: must be > 0, got {self.policy_lr_scale}")
-        if not isinstance(self.policy_through_core, bool):
-            raise ValueError(f"policy_through_core: must be true or false, got {self.policy_through_core!r}")
-        if self.first_location not in ("random", "learned"):
-            raise ValueError(f"first_location: must be 'random' or 'learned', got {self.first_location!r}")
-        for name in ("classification_weight", "baseline_weight", "reinforce_weight"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass
@@ -227,7 +169,9 @@ class RAM(AttentionModel):
             attention=Attention(self.retina.boxes(locations, H, W), kind="glimpse"),  # (B, T, K, 4)
         )
 
-    def losses(self, output: RAMOutput, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def losses(self, output: RAMOutput, batch: dict[str, Tensor], phase: str | None = None) -> dict[str, Tensor]:
+        """classification, baseline and reinforce (the hybrid loss); RAM trains jointly, so no phases."""
+        self.check_phase(phase)
         cfg = self.config
         label = batch["label"]
         reward = (output.logits.detach().argmax(dim=-1) == label).float()  # (B,) 1 for a right answer
@@ -262,24 +206,3 @@ class RAM(AttentionModel):
         out = self(images.repeat_interleave(M, dim=0), sample=True, generator=generator)
         return monte_carlo_average(out, M)
 
-
-register_variant(
-    "ram-mnist28", RAM, RAMConfig,
-    description="28x28 MNIST: 6 glimpses of 8x8, 1 scale (paper: 1.12 % error)",
-    image_size=28, num_glimpses=6, patch_size=8, num_scales=1,
-)  # fmt: skip
-register_variant(
-    "ram-translated60", RAM, RAMConfig,
-    description="60x60 translated MNIST: 8 glimpses of 12x12, 3 scales (paper: 1.20 %)",
-    image_size=60, num_glimpses=8, patch_size=12, num_scales=3,
-)  # fmt: skip
-register_variant(
-    "ram-cluttered60", RAM, RAMConfig,
-    description="60x60 cluttered translated MNIST: 8 glimpses of 12x12, 3 scales (paper: 4.04 %)",
-    image_size=60, num_glimpses=8, patch_size=12, num_scales=3,
-)  # fmt: skip
-register_variant(
-    "ram-cluttered100", RAM, RAMConfig,
-    description="100x100 cluttered translated MNIST: 8 glimpses of 12x12, 4 scales (paper: 8.11 %, unverified)",
-    image_size=100, num_glimpses=8, patch_size=12, num_scales=4,
-)  # fmt: skip

@@ -1,60 +1,41 @@
-"""Named model variants, registered once as data (timm-style).
+"""Named model variants, registered once as data (timm's `_registry.py`), without PyTorch.
 
-    create_model("ram-cluttered60", num_glimpses=8)   # a registered variant with overrides
     list_models()                                      # every registered name, sorted
+    model_config("ram-cluttered60", num_glimpses=8)    # its validated config, with overrides
+    model_family("ram-cluttered60")                    # "ram"
 
-A variant is a model class plus default config fields; overrides replace fields and go through the
-config's own validation, so a bad override fails with a message naming the field.
+A variant is a family, a config class and the config fields it sets (each family's `*_config.py`);
+overrides replace fields and go through the config's own validation, so a bad override fails with
+`model.FIELD: rule, got VALUE`. Nothing here imports torch: the job service validates specs with it
+(configs.py says why). Building a model is `factory.create_model` (torch), which reads this registry.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from torch import nn
-
-_REGISTRY: dict[str, _Variant] = {}
-
-
-@dataclass(frozen=True)
-class _Variant:
-    name: str
-    family: str
-    model_cls: type[nn.Module]
-    config_cls: type
-    defaults: dict[str, Any]
-    description: str
+from attention_models import dram_config, mgcnn_config, racnn_config, ram_config
+from attention_models.configs import Variant, field_error
 
 
-def register_variant(
-    name: str,
-    model_cls: type[nn.Module],
-    config_cls: type,
-    description: str = "",
-    **defaults: Any,
-) -> None:
-    """Register `name` as `model_cls(config_cls(**defaults))`. Names are unique."""
-    if name in _REGISTRY:
-        raise ValueError(f"model variant {name!r} is registered twice")
-    known = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(defaults) - known)
-    if unknown:
-        raise ValueError(f"variant {name!r}: unknown config fields {unknown} for {config_cls.__name__}")
-    family = getattr(model_cls, "family", model_cls.__name__.lower())
-    _REGISTRY[name] = _Variant(name, family, model_cls, config_cls, dict(defaults), description)
+def _collect(*variant_lists: tuple[Variant, ...]) -> dict[str, Variant]:
+    out: dict[str, Variant] = {}
+    for v in (v for variants in variant_lists for v in variants):
+        if v.name in out:
+            raise ValueError(f"model variant {v.name!r} is registered twice")
+        unknown = sorted(set(v.defaults) - {f.name for f in dataclasses.fields(v.config_cls)})
+        if unknown:
+            raise ValueError(f"variant {v.name!r}: unknown config fields {unknown} for {v.config_cls.__name__}")
+        out[v.name] = v
+    return out
 
 
-def _ensure_loaded() -> None:
-    # Importing the package registers every family's variants (each model file registers its own).
-    import attention_models  # noqa: F401
+_REGISTRY = _collect(ram_config.VARIANTS, dram_config.VARIANTS, racnn_config.VARIANTS, mgcnn_config.VARIANTS)
 
 
 def list_models(family: str | None = None) -> list[str]:
     """Every registered variant name, sorted; only one family's when `family` is given."""
-    _ensure_loaded()
     return sorted(n for n, v in _REGISTRY.items() if family is None or v.family == family)
 
 
@@ -66,40 +47,25 @@ def model_family(name: str) -> str:
 def model_config(name: str, **overrides: Any) -> Any:
     """The validated config of variant `name` with `overrides` applied."""
     v = _variant(name)
-    known = {f.name for f in dataclasses.fields(v.config_cls)}
-    unknown = sorted(set(overrides) - known)
+    known = sorted(f.name for f in dataclasses.fields(v.config_cls))
+    unknown = sorted(set(overrides) - set(known))
     if unknown:
-        raise ValueError(
-            f"model.{unknown[0]}: not a field of {name!r} ({v.config_cls.__name__}); "
-            f"known fields: {', '.join(sorted(known))}"
-        )
+        raise field_error(f"model.{unknown[0]}",
+                          f"not a field of {name!r} ({v.config_cls.__name__}: {', '.join(known)})",
+                          overrides[unknown[0]])  # fmt: skip
     return v.config_cls(**{**v.defaults, **overrides})
 
 
-def create_model(name: str, **overrides: Any) -> nn.Module:
-    """Build variant `name`, with any config field overridden by keyword."""
-    v = _variant(name)
-    return v.model_cls(model_config(name, **overrides))
-
-
-def model_from_config(config: Any) -> nn.Module:
-    """Rebuild a model from its config object alone (what a checkpoint stores)."""
-    _ensure_loaded()
+def config_family(config: Any) -> str:
+    """The family whose config class `config` is an instance of (what a checkpoint's config rebuilds)."""
     for v in _REGISTRY.values():
         if isinstance(config, v.config_cls):
-            return v.model_cls(config)
-    raise ValueError(f"no registered model family takes a {type(config).__name__}")
+            return v.family
+    raise ValueError(f"config: no registered model family takes a {type(config).__name__}")
 
 
-def config_class(name: str) -> type:
-    return _variant(name).config_cls
-
-
-def _variant(name: str) -> _Variant:
-    _ensure_loaded()
+def _variant(name: str) -> Variant:
+    # An unknown name raises and lists the known ones (fvcore's Registry).
     if name not in _REGISTRY:
-        raise ValueError(f"model: unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
+        raise field_error("model.name", f"must be a registered model ({', '.join(sorted(_REGISTRY))})", name)
     return _REGISTRY[name]
-
-
-Factory = Callable[..., nn.Module]

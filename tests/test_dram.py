@@ -3,6 +3,8 @@ routing, MC evaluation."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -51,16 +53,18 @@ def test_variants_registered():
 @pytest.mark.parametrize(
     "field,value,message",
     [
-        ("max_digits", 0, "max_digits: must be an integer >= 1"),
-        ("conv_kernels", (5, 3), "conv_channels: must be non-empty and as long as conv_kernels"),
-        ("conv_kernels", (9, 9, 9), "conv_kernels: the valid convolutions"),
-        ("context_size", 1000, "context_size: must be <= image_size"),
-        ("location_std", -1.0, "location_std: must be > 0"),
-        ("policy_lr_scale", 0.0, "policy_lr_scale: must be > 0"),
+        ("max_digits", 0, "model.max_digits: must be an integer >= 1, got 0"),
+        ("conv_kernels", (5, 3),
+         "model.conv_channels: must be non-empty and as long as conv_kernels (5, 3), got (32, 32, 64)"),
+        ("conv_kernels", (9, 9, 9),
+         "model.conv_kernels: must leave something of a 12x12 patch (valid convolutions), got (9, 9, 9)"),
+        ("context_size", 1000, "model.context_size: must be <= image_size (128), got 1000"),
+        ("location_std", -1.0, "model.location_std: must be > 0, got -1.0"),
+        ("policy_lr_scale", 0.0, "model.policy_lr_scale: must be > 0, got 0.0"),
     ],
 )
 def test_config_validation_names_the_field(field, value, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         create_model("dram-multidigit", **{field: value})
 
 

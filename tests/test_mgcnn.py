@@ -94,13 +94,17 @@ def test_coarse_labels_come_from_the_mapping_when_the_batch_has_no_hierarchy():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"fine_to_coarse": ((0,) * 10,)}, r"model\.fine_to_coarse\[0\]: the hierarchy does not cover every class of level 0: no fine class maps to \[1, 2\]"),
-        ({"fine_to_coarse": ((0, 1, 2),)}, r"model\.fine_to_coarse\[0\]: needs a level-0 label for each of the 10 fine classes"),
-        ({"fine_to_coarse": ((0, 1, 2, 3, 0, 1, 2, 0, 1, 2),)}, r"model\.fine_to_coarse\[0\]: labels must be in \[0, 3\)"),
-        ({"fine_to_coarse": ()}, r"model\.fine_to_coarse: needs one mapping per coarse level \(1\)"),
-        ({"level_classes": ()}, r"model\.level_classes: needs at least one level"),
-        ({"backbone": "resnet5"}, r"model\.backbone: unknown backbone 'resnet5'; known backbones: small, .*resnet50"),
-        ({"min_region": 0.0}, r"model\.min_region: must be in \(0, 1\]"),
+        ({"fine_to_coarse": ((0,) * 10,)},
+         r"^model\.fine_to_coarse\[0\]: must map some fine class to every class of level 0 \(none maps to \[1, 2\]\), "
+         r"got \(0, 0, 0, 0, 0, 0, 0, 0, 0, 0\)$"),
+        ({"fine_to_coarse": ((0, 1, 2),)},
+         r"^model\.fine_to_coarse\[0\]: needs a level-0 label for each of the 10 fine classes, got \(0, 1, 2\)$"),
+        ({"fine_to_coarse": ((0, 1, 2, 3, 0, 1, 2, 0, 1, 2),)},
+         r"^model\.fine_to_coarse\[0\]: labels must be in \[0, 3\) \(first outside: 3\), got \(0, 1, 2, 3,"),
+        ({"fine_to_coarse": ()}, r"^model\.fine_to_coarse: needs one mapping per coarse level \(1\), got \(\)$"),
+        ({"level_classes": ()}, r"^model\.level_classes: needs at least one level, got \(\)$"),
+        ({"backbone": "resnet5"}, r"^model\.backbone: must be a known backbone \(small, .*resnet50.*\), got 'resnet5'$"),
+        ({"min_region": 0.0}, r"^model\.min_region: must be in \(0, 1\], got 0\.0$"),
     ],
 )
 def test_config_errors_name_the_field(overrides, message):

@@ -172,13 +172,14 @@ def test_float64_and_batch_of_one():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"margin": -0.1}, r"model\.margin: must be >= 0"),
-        ({"num_scales": 0, "scale_sizes": ()}, r"model\.num_scales: must be >= 1"),
-        ({"num_scales": 2, "scale_sizes": (48, 48, 48)}, r"model\.scale_sizes: needs one size per scale"),
-        ({"backbone": "vgg91"}, r"model\.backbone: unknown backbone 'vgg91'; known backbones: small, .*vgg19"),
-        ({"min_half_side": 0.0}, r"model\.min_half_side"),
-        ({"mask_steepness": 0.0}, r"model\.mask_steepness: must be > 0"),
-        ({"init_half_side": 0.6}, r"model\.init_half_side"),
+        ({"margin": -0.1}, r"^model\.margin: must be >= 0, got -0\.1$"),
+        ({"num_scales": 0, "scale_sizes": ()}, r"^model\.num_scales: must be an integer >= 1, got 0$"),
+        ({"num_scales": 2, "scale_sizes": (48, 48, 48)},
+         r"^model\.scale_sizes: needs one size per scale \(2\), got \(48, 48, 48\)$"),
+        ({"backbone": "vgg91"}, r"^model\.backbone: must be a known backbone \(small, .*vgg19.*\), got 'vgg91'$"),
+        ({"min_half_side": 0.0}, r"^model\.min_half_side: must be > 0 and < max_half_side, got 0\.0$"),
+        ({"mask_steepness": 0.0}, r"^model\.mask_steepness: must be > 0, got 0\.0$"),
+        ({"init_half_side": 0.6}, r"^model\.init_half_side: must lie within \[min_half_side, max_half_side\], got 0\.6$"),
     ],
 )
 def test_config_errors_name_the_field(overrides, message):

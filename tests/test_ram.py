@@ -4,6 +4,7 @@ and a short training run in which RAM learns where to look."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -57,18 +58,18 @@ def test_variants_registered_with_paper_geometry():
 @pytest.mark.parametrize(
     "field,value,message",
     [
-        ("num_glimpses", 0, "num_glimpses: must be an integer >= 1"),
-        ("patch_size", 200, "patch_size: must be <= image_size"),
-        ("core", "gru", "core: must be 'rnn' or 'lstm'"),
-        ("location_std", 0.0, "location_std: must be > 0"),
-        ("scale_factor", 0.5, "scale_factor: must be >= 1"),
-        ("reinforce_weight", -1.0, "reinforce_weight: must be >= 0"),
-        ("policy_lr_scale", 0.0, "policy_lr_scale: must be > 0"),
-        ("policy_hidden", -1, "policy_hidden: must be an integer >= 0"),
+        ("num_glimpses", 0, "model.num_glimpses: must be an integer >= 1, got 0"),
+        ("patch_size", 200, "model.patch_size: must be <= image_size (60), got 200"),
+        ("core", "gru", "model.core: must be 'rnn' or 'lstm', got 'gru'"),
+        ("location_std", 0.0, "model.location_std: must be > 0, got 0.0"),
+        ("scale_factor", 0.5, "model.scale_factor: must be >= 1, got 0.5"),
+        ("reinforce_weight", -1.0, "model.reinforce_weight: must be >= 0, got -1.0"),
+        ("policy_lr_scale", 0.0, "model.policy_lr_scale: must be > 0, got 0.0"),
+        ("policy_hidden", -1, "model.policy_hidden: must be an integer >= 0, got -1"),
     ],
 )
 def test_config_validation_names_the_field(field, value, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         create_model("ram-cluttered60", **{field: value})
 
 

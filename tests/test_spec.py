@@ -39,7 +39,7 @@ def test_round_trip_through_json():
         ({"kind": "tune"}, "tune: required when kind is 'tune'"),
         ({"kind": "serve"}, "kind: must be one of"),
         ({"kind": "tune", "tune": {}, "scaling": {"num_workers": 0}}, "scaling.num_workers: must be >= 1 for a tune"),
-        ({"model": {"name": "ram-nope"}}, "model: unknown model 'ram-nope'"),
+        ({"model": {"name": "ram-nope"}}, "model.name: must be a registered model (dram-multidigit, "),
         ({"model": {"name": "ram-cluttered60", "overrides": {"num_glimpses": 0}}}, "model.num_glimpses: must be"),
         ({"model": {"name": "ram-cluttered60", "overrides": {"wings": 2}}}, "model.wings: not a field"),
         ({"optim": {"lr": float("nan")}}, "optim.lr: must be finite"),

@@ -123,3 +123,40 @@ def test_mirroring_digit_sequences_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"data.min_crop: .* digit sequences"):
         check_data(cropped)
     check_data(spec.replace(data=dataclasses.replace(spec.data, hflip=False, max_shift=4)))  # a shift is fine
+
+
+def test_the_loop_runs_the_attention_init_then_alternates_the_phases(tmp_path, monkeypatch):
+    """RA-CNN through the loop: its declared attention initialisation first, then `losses` with each phase in
+    turn (the loop asks the model, base.AttentionModel), and its per-scale logits in the attention record."""
+    from attention_models.racnn import RACNN
+
+    splits = {s: build_recipe("zoom", count=n, seed=0, split=s) for s, n in (("train", 48), ("test", 8))}
+    path = write_dataset(str(tmp_path / "zoom"), splits, {"recipe": "zoom", "seed": 0})
+    phases: list[str | None] = []
+    real = RACNN.losses
+
+    def recording(self, output, batch, phase=None):
+        phases.append(phase)
+        return real(self, output, batch, phase)
+
+    monkeypatch.setattr(RACNN, "losses", recording)
+    spec = JobSpec.from_dict({
+        "name": "racnn", "storage_path": str(tmp_path),
+        "model": {"name": "racnn-zoom", "overrides": {"scale_sizes": [24, 24], "backbone_width": 4, "apn_hidden": 8}},
+        "data": {"path": path, "probe_count": 2},
+        "optim": {"epochs": 1, "batch_size": 16, "attention_init_steps": 1, "alternate_every": 1},
+        "scaling": {"num_workers": 0},
+    })
+    last = fit(spec, lambda m, s: None)
+    # Step 0 is the APN initialisation (no call to losses); steps 1 and 2 alternate; evaluation asks for all.
+    assert phases[:2] == ["apn", "classifiers"] and set(phases[2:]) == {None}
+    assert {"train_apn_init", "train_rank", "train_cls_scale1", "train_cls_fused"} <= set(last)
+    row = records.read_records(run_dir(spec), epoch=0).slice(0, 1).to_pylist()[0]
+    assert len(row["step_probs"]) == len(row["step_predictions"]) == 2  # one per scale
+
+
+def test_a_family_without_attention_init_trains_on_its_losses_from_the_first_step(digits28, tmp_path):
+    last = fit(_spec(digits28, tmp_path, epochs=1, attention_init_steps=2), lambda m, s: None)
+    assert "train_classification" in last and not any("init" in k for k in last)
+    row = records.read_records(run_dir(_spec(digits28, tmp_path)), epoch=0).slice(0, 1).to_pylist()[0]
+    assert row.get("step_probs") is None  # RAM's records carry no per-step logits

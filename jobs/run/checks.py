@@ -14,7 +14,7 @@ from jobs.api.spec import JobSpec, SpecError
 
 def check_model(spec: JobSpec) -> None:
     """The variant exists and its config accepts the overrides; a tune job's space fits the model."""
-    from attention_models import model_config
+    from attention_models.registry import model_config  # torch-free: the service validates with it
 
     try:
         model_config(spec.model.name, **spec.model.overrides)

@@ -1,14 +1,14 @@
 """The one model-agnostic training loop, run by every Ray Train worker (and in-process for tests).
 
-Nothing here names a model family: the model supplies its loss terms, metrics, parameter groups and
-alternating phases (base.AttentionModel); the loop owns optimisers, schedules, data sharding,
-evaluation, attention records and checkpoints.
+Nothing here names a model family: the model supplies its loss terms, metrics, parameter groups,
+alternating phases, attention initialisation and per-step logits, through the methods that
+base.AttentionModel declares (no probing of signatures or attributes); the loop owns optimisers,
+schedules, data sharding, evaluation, attention records and checkpoints.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import itertools
 import math
 import os
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from attention_models import create_model, model_config
+from attention_models import AttentionModel, create_model, model_config
 from jobs.api.spec import JobSpec
 from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
@@ -65,7 +65,7 @@ def data_fields(spec: JobSpec, manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in found.items() if k in fields and k not in spec.model.overrides}
 
 
-def build_optimizers(model: nn.Module, spec: JobSpec) -> dict[str, torch.optim.Optimizer]:
+def build_optimizers(model: AttentionModel, spec: JobSpec) -> dict[str, torch.optim.Optimizer]:
     """One optimiser per parameter group, so alternating phases keep separate moment estimates."""
     o = spec.optim
     out = {}
@@ -86,12 +86,6 @@ def lr_factor(spec: JobSpec, epoch: int) -> float:
     if o.schedule == "step":
         return 0.1 ** (epoch // o.step_every)
     return 1.0
-
-
-def _losses(model: nn.Module, output: Any, batch: dict[str, Tensor], phase: str | None) -> dict[str, Tensor]:
-    if phase is not None and "phase" in inspect.signature(model.losses).parameters:
-        return model.losses(output, batch, phase=phase)
-    return model.losses(output, batch)
 
 
 def _check_finite(total: Tensor, terms: dict[str, Tensor], step: int) -> None:
@@ -120,13 +114,13 @@ def _autocast(spec: JobSpec, device: torch.device):
     return nullcontext()
 
 
-def _infer(model: nn.Module, images: Tensor, samples: int) -> Any:
+def _infer(model: AttentionModel, images: Tensor, samples: int) -> Any:
     """The model's output for evaluation, averaging `samples` glimpse paths where the family samples."""
     return model.evaluate(images, samples=samples)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, spec: JobSpec, device: torch.device) -> dict[str, float]:
+def evaluate(model: AttentionModel, data, spec: JobSpec, device: torch.device) -> dict[str, float]:
     """Validation loss terms, the model's metrics and the attention score, averaged over `data`."""
     model.eval()
     sums: dict[str, float] = defaultdict(float)
@@ -154,7 +148,7 @@ def evaluate(model: nn.Module, data, spec: JobSpec, device: torch.device) -> dic
 
 
 @torch.no_grad()
-def attention_record(model: nn.Module, probe, spec: JobSpec, device: torch.device, epoch: int, trial: str):
+def attention_record(model: AttentionModel, probe, spec: JobSpec, device: torch.device, epoch: int, trial: str):
     """The attention record table of the probe images at this epoch."""
     model.eval()
     idx = np.arange(len(probe))
@@ -164,7 +158,7 @@ def attention_record(model: nn.Module, probe, spec: JobSpec, device: torch.devic
     return records.build_record(
         epoch=epoch, trial=trial, sample_ids=idx, images=probe.images, batch=batch,
         prediction=model.predict(out), attention=out.attention,
-        step_logits=getattr(out, "scale_logits", None),
+        step_logits=model.step_logits(out),
     )
 
 
@@ -221,7 +215,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
         for batch in itertools.islice(batches, steps_per_epoch):
             batch = _to(augment(batch, augment_rng, spec.data.hflip, spec.data.max_shift, spec.data.min_crop), device)
             phase = phases[(step // spec.optim.alternate_every) % len(phases)] if phases else None
-            init = init_steps > 0 and hasattr(raw, "attention_init_losses")
+            init = init_steps > 0 and raw.has_attention_init()
             # The init loss reaches only the attention net; DDP would wait forever for the other parameters'
             # gradients, so these few steps skip its reducer and average the gradients they made by hand.
             manual = init and model is not raw
@@ -234,7 +228,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
                         # Every group steps: only the attention net's parameters get a gradient from this loss.
                         phase = None
                     else:
-                        terms = _losses(raw, out, batch, phase)
+                        terms = raw.losses(out, batch, phase=phase)
                 total = sum(terms.values())
                 _check_finite(total, terms, step)
                 for opt in optimizers.values():

@@ -111,7 +111,7 @@ def models_to_proto(family: str = "") -> pb.ListModelsResponse:
     """The registered model variants (of one family, or all) with their config fields and defaults."""
     import dataclasses
 
-    from attention_models import list_models, model_config, model_family
+    from attention_models.registry import list_models, model_config, model_family  # torch-free
 
     families = {model_family(n) for n in list_models()}
     if family and family not in families:
