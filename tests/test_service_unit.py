@@ -52,6 +52,26 @@ def test_fields_left_out_take_the_spec_defaults_not_proto_zeros():
     assert spec.optim.epochs == 3
     assert spec.optim.lr == JobSpec().optim.lr and spec.scaling.num_workers == JobSpec().scaling.num_workers
     assert spec.kind == "train" and spec.tune is None
+    assert spec.storage_path == ""  # unset: where the runner keeps runs
+
+
+def test_int64_fields_and_an_empty_tune_section_survive_json_format():
+    """MessageToDict writes int64 as strings; they come back as the integers the spec needs."""
+    spec = JobSpec.from_dict({"kind": "tune", "data": {"path": "/d", "max_train_samples": 2**40},
+                              "optim": {"seed": -(2**62)}, "tune": {}})
+    back = spec_from_proto(pb.JobSpec.FromString(spec_to_proto(spec).SerializeToString()))
+    assert back == spec and back.optim.seed == -(2**62) and back.tune == JobSpec.from_dict(
+        {"kind": "tune", "data": {"path": "/d"}, "tune": {}}).tune
+
+
+def test_non_finite_numbers_sent_on_the_wire_are_refused():
+    msg = pb.JobSpec(data=pb.DataSpec(path="/d"), optim=pb.OptimSpec(lr=float("nan")))
+    with pytest.raises(SpecError, match=r"^optim.lr: must be finite, got nan$"):
+        spec_from_proto(msg)
+    msg = pb.JobSpec(data=pb.DataSpec(path="/d"))
+    msg.model.overrides["scale_factor"].CopyFrom(pb.Value(float_value=float("inf")))
+    with pytest.raises(SpecError, match=r"^model.overrides.scale_factor: must be finite, got inf$"):
+        spec_from_proto(msg)
 
 
 @pytest.mark.parametrize("bad, field", [
@@ -73,6 +93,25 @@ def test_client_side_conversion_rejects_what_the_proto_cannot_carry():
         spec_dict_to_proto({"model": {"overrides": {"x": {"nested": 1}}}})
     with pytest.raises(SpecError, match="^optim: must be a mapping"):
         spec_dict_to_proto({"optim": 3})
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"optim": {"epochs": "3"}}, "optim.epochs: must be an integer, got '3'"),
+    ({"optim": {"epochs": 3.0}}, "optim.epochs: must be an integer, got 3.0"),
+    ({"optim": {"epochs": True}}, "optim.epochs: must be an integer, got True"),
+    ({"optim": {"epochs": 2**31}}, "optim.epochs: integer out of the 32-bit range"),
+    ({"optim": {"lr": True}}, "optim.lr: must be a number, got True"),
+    ({"optim": {"lr": "NaN"}}, "optim.lr: must be a number, got 'NaN'"),
+    ({"optim": {"lr": float("inf")}}, "optim.lr: must be finite"),
+    ({"scaling": {"use_gpu": 1}}, "scaling.use_gpu: must be true or false, got 1"),
+    ({"name": 5}, "name: must be a string, got 5"),
+    ({"optim": {"learning_rate": 1}}, "optim.learning_rate: has no proto field"),
+])
+def test_client_side_conversion_never_coerces(bad, message):
+    """json_format's JSON mapping would turn "3" or 3.0 into 3 and true into 1.0: the client refuses them."""
+    with pytest.raises(SpecError) as err:
+        spec_dict_to_proto(bad)
+    assert str(err.value).startswith(message)
 
 
 def test_unset_value_is_a_spec_error():
