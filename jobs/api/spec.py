@@ -37,7 +37,9 @@ INT64_MAX = 2**63 - 1  # the proto's int64 fields and SQLite's INTEGER
 MAX_STRING = 4096  # free-form strings: paths, URIs, string values of overrides
 MAX_KEYS = 64  # entries of model.overrides and tune.params
 
-_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
+# Field titles in the schema (the form's labels) read "Batch size", not pydantic's "Batch Size".
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False,
+                     field_title_generator=lambda name, _: name.replace("_", " ").capitalize())
 Bool = Annotated[bool, Strict()]
 Float = Annotated[float, Strict()]  # an int is taken (as a float), a bool or a string is not
 # Each field of these gives its own lower bound (a second one here would hide it in the schema).
@@ -49,6 +51,7 @@ SplitName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Identifier = Annotated[str, Strict(), Field(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 ParamKey = Annotated[str, Strict(), Field(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
 Mode = Literal["max", "min"]
+METRICS = ["val_accuracy", "attention_iou", "val_loss"]  # reported by every family (jobs/run/loop.py)
 
 
 def _rule_error(rule: str, at: str, got: Any) -> PydanticCustomError:
@@ -147,7 +150,7 @@ class ScalingSpec:
 @dataclass(frozen=True, config=_CONFIG)
 class CheckpointSpec:
     keep: Int32 = Field(2, ge=1, description="Checkpoints kept, best by `score` (plus the latest).")
-    score: Identifier = Field("val_accuracy", description="Metric that ranks checkpoints.")
+    score: Identifier = Field("val_accuracy", examples=METRICS, description="Metric that ranks checkpoints.")
     mode: Mode = Field("max", description="Whether a higher (max) or lower (min) score is better.")
     max_failures: Int32 = Field(1, ge=-1, description=(
         "Worker failures the run survives, resuming from its last checkpoint (-1 = unlimited)."))
@@ -162,7 +165,7 @@ class TuneSpec:
         '{"lr": {"loguniform": [1e-4, 1e-2]}, "model.num_glimpses": {"choice": [4, 6, 8]}}.'))
     num_trials: Int32 = Field(4, ge=1, title="Trials", description=(
         "Trials to run (with grid search: repeats of the grid)."))
-    metric: Identifier = Field("val_accuracy", description="Metric the search optimises.")
+    metric: Identifier = Field("val_accuracy", examples=METRICS, description="Metric the search optimises.")
     mode: Mode = Field("max", description="Whether the search maximises or minimises the metric.")
     scheduler: Literal["asha", "fifo"] = Field("asha", description="Trial scheduler.")
     search: Literal["random", "grid", "optuna"] = Field("random", description="Search algorithm.")
