@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jobs.api.spec import JobSpec, SpecError, apply_overrides, load_spec
+from jobs.api.spec import (
+    CheckpointSpec,
+    DataSpec,
+    JobSpec,
+    ModelSpec,
+    OptimSpec,
+    ScalingSpec,
+    SpecError,
+    TuneSpec,
+    apply_overrides,
+    load_spec,
+)
 from jobs.run.checks import check_model
 from jobs.run.tune import apply_params, search_space
 
@@ -202,8 +216,6 @@ def test_storage_path_defaults_to_the_runners_own_place():
 
 
 def test_the_sections_stay_dataclasses_that_revalidate_on_replace():
-    import dataclasses
-
     spec = JobSpec.from_dict(BASE)
     assert [f.name for f in dataclasses.fields(spec.optim)][:3] == ["optimizer", "lr", "weight_decay"]
     assert dataclasses.asdict(spec) == spec.to_dict()
@@ -215,9 +227,7 @@ def test_the_sections_stay_dataclasses_that_revalidate_on_replace():
 
 
 def test_schema_carries_every_field_with_its_type_default_and_description():
-    import dataclasses
-
-    from jobs.api.spec import OptimSpec, spec_schema
+    from jobs.api.spec import spec_schema
 
     schema = spec_schema()
     optim = schema["$defs"]["OptimSpec"]["properties"]
@@ -231,3 +241,34 @@ def test_schema_carries_every_field_with_its_type_default_and_description():
     assert schema["properties"]["storage_path"]["default"] == ""
     schema["properties"].clear()
     assert spec_schema()["properties"]  # a copy: callers cannot change the next one
+
+
+# Junk of every type at every field, in sections and free-form maps: what a client could send.
+_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8),
+                  st.lists(st.one_of(st.integers(), st.floats(), st.text(max_size=3)), max_size=3),
+                  st.dictionaries(st.text(max_size=4), st.one_of(st.integers(), st.floats()), max_size=2))
+_FIELDS = [f"{section}.{f.name}" for section, cls in (("model", ModelSpec), ("data", DataSpec), ("optim", OptimSpec),
+                                                      ("scaling", ScalingSpec), ("checkpoint", CheckpointSpec),
+                                                      ("tune", TuneSpec)) for f in dataclasses.fields(cls)]
+_FIELDS += [f.name for f in dataclasses.fields(JobSpec)] + ["optim.nope", "nope"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(_FIELDS), _JUNK, min_size=1, max_size=4), st.booleans())
+def test_any_junk_is_a_one_line_spec_error_naming_a_field(junk, tune):
+    d = {**BASE, "data": dict(BASE["data"]), "kind": "tune" if tune else "train", "tune": {} if tune else None}
+    for path, value in junk.items():
+        section, _, name = path.rpartition(".")
+        if section and isinstance(d.get(section), dict):
+            d[section] = {**d[section], name: value}
+        elif not section:
+            d[name] = value
+    try:
+        spec = JobSpec.from_dict(d)
+    except SpecError as exc:
+        message = str(exc)
+        assert "\n" not in message and len(message) < 1200, message
+        assert message.split(":", 1)[0].split(".")[0].split("[")[0] in {f.name for f in dataclasses.fields(JobSpec)} | {
+            "spec", "nope"}, message
+        return
+    assert JobSpec.from_dict(json.loads(spec.to_json())) == spec  # what passes is plain data and round-trips
