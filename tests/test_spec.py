@@ -149,6 +149,7 @@ def test_non_finite_numbers_are_refused_anywhere(patch, message):
     ({"data": {"path": "/tmp/ds", "hflip": 1}}, "data.hflip: must be true or false, got 1"),
     ({"name": 7}, "name: must be a string, got 7"),
     ({"checkpoint": {"mode": 1}}, "checkpoint.mode: must be one of 'max' or 'min', got 1"),
+    ({"optim": {1: 2}}, "optim: field names must be strings, got 1"),
 ])
 def test_no_silent_coercion(patch, message):
     with pytest.raises(SpecError) as err:

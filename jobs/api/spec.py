@@ -325,6 +325,8 @@ def _message(err: dict[str, Any]) -> str:
     loc, kind, ctx, got = tuple(err["loc"]), err["type"], err.get("ctx") or {}, _show(err.get("input"))
     if "[key]" in loc:  # a mapping's key: name the mapping
         return f"{_dotted(loc[:loc.index('[key]') - 1])}: keys {_rule(kind, ctx, loc, err)}, got {got}"
+    if kind == "invalid_key":  # a section's field named by a number or null
+        return f"{_dotted(loc[:-1])}: field names must be strings, got {_show(loc[-1])}"
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
         known = ", ".join(f.name for f in dataclasses.fields(_section(loc[:-1])))
         return f"{_dotted(loc)}: unknown field; known fields: {known}"
