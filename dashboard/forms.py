@@ -1,5 +1,8 @@
 """The submit form: widget groups that return the user's choices, and the pure spec they build.
 
+The spec's own fields (data, optim, scaling, storage, the search) are drawn from the spec's JSON schema
+(`jobs.api.spec.spec_schema`): each widget's kind, label, default, bounds, choices and help come from its
+field, so the form cannot drift from the spec; this file only says which fields to show, in which row.
 Which model fields the form offers follows the model's family (glimpse settings for RAM/DRAM, scales and
 margin for RA-CNN, the hierarchy for MG-CNN). A field left empty keeps the model's default (or the value
 the dataset implies, such as image size and classes): the service fills those in and validates, and
@@ -8,12 +11,35 @@ its message (naming the field) is shown beside the form.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 import yaml
+
+from jobs.api.spec import spec_schema
+
+SCHEMA = spec_schema()
+_JS_SAFE = 2**53 - 1  # the browser's number widgets hold no larger integer
+
+
+def spec_field(path: str) -> dict[str, Any]:
+    """The JSON schema of one spec field by dotted path ("optim.lr"): type, default, bounds, enum,
+    title, description; sections' `$ref`s and `anyOf [..., null]` resolved."""
+    node: dict[str, Any] = SCHEMA
+    for part in path.split("."):
+        node = _resolve(_resolve(node)["properties"][part])
+    return node
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    if "anyOf" in node:
+        node = next(n for n in node["anyOf"] if n.get("type") != "null")
+    if "$ref" in node:
+        node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
 
 
 @dataclass(frozen=True)
@@ -23,6 +49,14 @@ class Field:
     type: str  # "int" | "float" | "choice" | "ints" (a comma-separated list of integers)
     help: str = ""
     choices: tuple[str, ...] = ()
+    default: Any = None  # shown as the placeholder when the model's defaults do not name the field
+
+
+def _spec_knob(path: str) -> Field:
+    """A family's training knob (a spec field such as optim.alternate_every) described by the schema."""
+    f = spec_field(path)
+    return Field(path, f["title"], {"integer": "int", "number": "float"}[f["type"]], f.get("description", ""),
+                 default=f.get("default"))
 
 
 _GLIMPSE = [
@@ -41,8 +75,7 @@ FAMILY_FIELDS: dict[str, list[Field]] = {
               Field("margin", "Ranking margin", "float", "pairwise ranking loss margin between scales"),
               Field("mask_steepness", "Mask steepness", "float", "sharpness of the differentiable crop"),
               Field("init_half_side", "Initial half side", "float", "APN box half side at initialisation (fraction)"),
-              Field("optim.alternate_every", "Alternate every (steps)", "int", "steps between classifier/APN phases"),
-              Field("optim.attention_init_steps", "APN init steps", "int", "APN warm-up steps before alternating")],
+              _spec_knob("optim.alternate_every"), _spec_knob("optim.attention_init_steps")],
     "mgcnn": [Field("level_classes", "Hierarchy: classes per level", "ints",
                     "coarse → fine, e.g. 3, 10; empty = the dataset's hierarchy"),
               Field("energy_threshold", "Energy threshold", "float", "fraction of mean activation kept as region"),
@@ -57,6 +90,13 @@ TUNE_KEYS: dict[str, list[str]] = {
 }
 SAMPLERS = ["choice", "grid", "uniform", "loguniform", "randint"]
 FAMILIES = list(FAMILY_FIELDS)
+# The spec fields the form shows, row by row (data.path and storage_path head the section).
+TRAINING_ROWS = [
+    ["optim.epochs", "optim.batch_size", "optim.lr", "data.probe_count"],
+    ["data.max_train_samples", "scaling.num_workers", "scaling.cpus_per_worker", "scaling.use_gpu"],
+    ["data.hflip", "data.max_shift", "data.min_crop"],
+]
+TUNE_ROW = ["tune.num_trials", "tune.metric", "tune.mode", "tune.scheduler", "tune.search"]
 
 
 def parse_ints(text: str, where: str) -> list[int]:
@@ -151,7 +191,7 @@ def family_ui(family: str, defaults: dict[str, Any], key: str = "submit") -> dic
     for i, f in enumerate(fields):
         col = cols[i % 3]
         k = f"{key}_{family}_{f.name}"
-        hint = _placeholder(f, defaults.get(f.name))
+        hint = _placeholder(f, defaults.get(f.name, f.default))
         if f.type == "int":
             out[f.name] = col.number_input(f.label, min_value=0, step=1, value=None, help=f.help, key=k,
                                            placeholder=hint)
@@ -180,59 +220,74 @@ def parse_overrides(family: str, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def spec_input(col: Any, path: str, key: str = "submit", value: Any = None, placeholder: str = "") -> Any:
+    """One spec field's widget, built from its schema (enum: a select box; a string with known values:
+    a select box that takes new ones; bool, int, number, string), starting at `value` or the field's
+    default. Returns the user's value, typed as the spec wants it."""
+    f = spec_field(path)
+    label, help_, k = f["title"], f.get("description"), f"{key}_{path.replace('.', '_')}"
+    value = f.get("default") if value is None else value
+    if "enum" in f:
+        return col.selectbox(label, f["enum"], index=f["enum"].index(value), key=k, help=help_)
+    if "examples" in f:
+        options = list(dict.fromkeys([value, *f["examples"]]))
+        return col.selectbox(label, options, key=k, help=help_, accept_new_options=True)
+    kind = f.get("type")
+    if kind == "boolean":
+        return col.checkbox(label, value=bool(value), key=k, help=help_)
+    if kind == "integer":
+        low = f["minimum"] if "minimum" in f else f["exclusiveMinimum"] + 1 if "exclusiveMinimum" in f else -_JS_SAFE
+        high = min(f.get("maximum", _JS_SAFE), _JS_SAFE)
+        return int(col.number_input(label, min_value=max(low, -_JS_SAFE), max_value=high, value=int(value), step=1,
+                                    key=k, help=help_))
+    if kind == "number":
+        # An exclusive bound (lr > 0) is offered as inclusive: the service names the field if 0 is sent.
+        low, high = f.get("minimum", f.get("exclusiveMinimum")), f.get("maximum")
+        step = 10 ** math.floor(math.log10(abs(value))) / 10 if value else 0.01  # a tenth of its magnitude
+        return float(col.number_input(label, min_value=None if low is None else float(low),
+                                      max_value=None if high is None else float(high), value=float(value),
+                                      step=step, format="%g", key=k, help=help_))
+    return col.text_input(label, value=value or "", placeholder=placeholder, key=k, help=help_).strip()
+
+
+def changed(values: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """{dotted path: value} as spec sections, leaving out the values equal to the schema's default (the
+    service fills those in) except those in `keep`; top-level fields go under ""."""
+    out: dict[str, dict[str, Any]] = {}
+    for path, v in values.items():
+        if path in keep or v != spec_field(path).get("default"):
+            section, _, name = path.rpartition(".")
+            out.setdefault(section, {})[name] = v
+    return out
+
+
 def training_ui(key: str = "submit", data_paths: list[str] = ()) -> tuple[dict, dict, dict, str]:
-    """(data, optim, scaling, storage_path) sections."""
+    """(data, optim, scaling, storage_path) sections: the dataset (the latest job's, when given), where
+    outputs go, and TRAINING_ROWS."""
     st.markdown("**Data and training**")
     c1, c2 = st.columns([3, 2])
-    path = c1.text_input("Dataset path", value=data_paths[0] if data_paths else "", key=f"{key}_data_path",
-                         help="a directory written by `foveate data build` (on the cluster's shared storage), or s3://…")
-    storage = c2.text_input("Storage path", key=f"{key}_storage", placeholder="the service's default",
-                            help="where run outputs go; empty = the service's default")
-    c = st.columns(4)
-    epochs = c[0].number_input("Epochs", min_value=1, value=5, step=1, key=f"{key}_epochs")
-    batch = c[1].number_input("Batch size", min_value=1, value=64, step=1, key=f"{key}_batch")
-    lr = c[2].number_input("Learning rate", min_value=0.0, value=1e-3, format="%g", key=f"{key}_lr")
-    probes = c[3].number_input("Probe images", min_value=0, value=16, step=1, key=f"{key}_probes",
-                               help="validation images whose attention is recorded every epoch")
-    c = st.columns(4)
-    max_train = c[0].number_input("Max train samples", min_value=0, value=0, step=100, key=f"{key}_max_train",
-                                  help="0 = all")
-    workers = c[1].number_input("Workers", min_value=0, value=2, step=1, key=f"{key}_workers",
-                                help="Ray Train workers (0 = train in the job's driver)")
-    cpus = c[2].number_input("CPUs per worker", min_value=0.1, value=1.0, step=0.5, key=f"{key}_cpus")
-    gpu = c[3].checkbox("GPU per worker", key=f"{key}_gpu")
-    c = st.columns(4)
-    hflip = c[0].checkbox("Mirror images", key=f"{key}_hflip",
-                          help="augmentation: mirror training images at random (refused for digit sequences)")
-    shift = c[1].number_input("Max shift (px)", min_value=0, value=0, step=1, key=f"{key}_shift",
-                              help="augmentation: shift training images by up to this many pixels")
-    crop = c[2].number_input("Min crop", min_value=0.1, max_value=1.0, value=1.0, step=0.05, key=f"{key}_crop",
-                             help="augmentation: zoom onto a random window of at least this fraction of the side (1 = off)")
-    data = {"path": path.strip(), "probe_count": int(probes)}
-    if max_train:
-        data["max_train_samples"] = int(max_train)
-    if hflip:
-        data["hflip"] = True
-    if shift:
-        data["max_shift"] = int(shift)
-    if crop < 1:
-        data["min_crop"] = float(crop)
-    optim = {"epochs": int(epochs), "batch_size": int(batch), "lr": float(lr)}
-    scaling = {"num_workers": int(workers), "cpus_per_worker": float(cpus), "use_gpu": bool(gpu)}
-    return data, optim, scaling, storage.strip()
+    values = {"data.path": spec_input(c1, "data.path", key, value=data_paths[0] if data_paths else None),
+              "storage_path": spec_input(c2, "storage_path", key, placeholder="the service's default")}
+    for row in TRAINING_ROWS:
+        cols = st.columns(4)
+        values |= {path: spec_input(col, path, key) for col, path in zip(cols, row)}
+    sections = changed(values, keep=("data.path",))
+    return sections["data"], sections.get("optim", {}), sections.get("scaling", {}), \
+        sections.get("", {}).get("storage_path", "")
 
 
 def tune_ui(family: str, key: str = "submit") -> dict[str, Any]:
-    """The search: trials, metric, scheduler and the search space rows."""
+    """The search: TUNE_ROW (trials, metric, mode, scheduler, search), the space to start from and the
+    search space rows."""
     st.markdown("**Search**")
     c = st.columns([2, 3, 2, 2, 2])
-    trials = c[0].number_input("Trials", min_value=1, value=4, step=1, key=f"{key}_trials",
-                               help="samples of the space (with grid search: repeats of the grid)")
-    metric = c[1].selectbox("Metric", ["val_accuracy", "attention_iou", "val_loss"], key=f"{key}_metric")
-    mode = c[2].selectbox("Mode", ["max", "min"], index=1 if metric.endswith("loss") else 0, key=f"{key}_mode")
-    scheduler = c[3].selectbox("Scheduler", ["asha", "fifo"], key=f"{key}_scheduler")
-    search = c[4].selectbox("Search", ["random", "grid", "optuna"], key=f"{key}_search")
-    space = st.radio("Start from", ["default", "none"], horizontal=True, key=f"{key}_space",
+    values: dict[str, Any] = {}
+    for col, path in zip(c, TUNE_ROW):
+        start = None
+        if path == "tune.mode":  # a loss is minimised
+            start = "min" if str(values.get("tune.metric", "")).endswith("loss") else None
+        values[path] = spec_input(col, path, key, value=start)
+    space = st.radio("Start from", ["default", "none"], horizontal=True, key=f"{key}_tune_space",
                      format_func=lambda s: {"default": f"the {family or 'family'}'s default space",
                                             "none": "an empty space"}[s],
                      help="rows below add to or replace keys of that space")
@@ -246,8 +301,7 @@ def tune_ui(family: str, key: str = "submit") -> dict[str, Any]:
             "sampler": st.column_config.SelectboxColumn("Sampler", options=SAMPLERS, default="choice"),
             "values": st.column_config.TextColumn("Values", help="choices '4, 6, 8' or bounds '1e-4, 1e-2'"),
         })
-    return {"num_trials": int(trials), "metric": metric, "mode": mode, "scheduler": scheduler, "search": search,
-            "space": space, "rows": rows.to_dict("records")}
+    return {**{p.split(".", 1)[1]: v for p, v in values.items()}, "space": space, "rows": rows.to_dict("records")}
 
 
 def spec_yaml(spec: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ _COMMAND_MODULES = [
     "jobs.data.cli",
     "jobs.run.cli",
     "jobs.api.cli",
+    "jobs.api.spec_cli",
     "jobs.service.cli",
     "cluster.cli",
     "dashboard.cli",

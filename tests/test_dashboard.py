@@ -113,7 +113,7 @@ def test_submit_form_fields_follow_the_models_family(app):
     assert at.text_input(key="submit_mgcnn_level_classes").proto.placeholder == "the dataset's hierarchy"
     assert not at.data_editor  # the search space only for tune jobs
     at.radio(key="submit_kind").set_value("tune").run()
-    assert {"submit_trials", "submit_metric", "submit_scheduler"} <= keys() and len(at.data_editor) == 1
+    assert {"submit_tune_num_trials", "submit_tune_metric", "submit_tune_scheduler"} <= keys() and len(at.data_editor) == 1
 
 
 def test_submit_form_shows_the_services_validation_error_beside_the_form(app, finished_jobs, tmp_path):
@@ -153,11 +153,11 @@ def test_a_job_submitted_with_the_form_can_be_followed_and_cancelled(app, finish
     at = app()
     _fill_form(at, finished_jobs.data)
     at.number_input(key="submit_ram_num_glimpses").set_value(2)
-    at.number_input(key="submit_epochs").set_value(500)
-    at.number_input(key="submit_workers").set_value(0)
-    at.checkbox(key="submit_hflip").check()
-    at.number_input(key="submit_shift").set_value(4)
-    at.number_input(key="submit_crop").set_value(0.7)
+    at.number_input(key="submit_optim_epochs").set_value(500)
+    at.number_input(key="submit_scaling_num_workers").set_value(0)
+    at.checkbox(key="submit_data_hflip").check()
+    at.number_input(key="submit_data_max_shift").set_value(4)
+    at.number_input(key="submit_data_min_crop").set_value(0.7)
     at.button(key="FormSubmitter:submit_form-Submit").click().run()
     assert not _errors(at)
     submitted = next(s.value for s in at.success if s.value.startswith("Submitted"))

@@ -244,3 +244,60 @@ def test_the_dashboard_needs_neither_ray_nor_the_models():
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_forms_spec_fields_exist_in_the_schema():
+    """The form names spec fields only by path; kind, label and help come from the schema."""
+    paths = [p for row in forms.TRAINING_ROWS for p in row] + forms.TUNE_ROW + ["data.path", "storage_path"]
+    paths += [k if k.startswith("optim.") else f"optim.{k}" for keys in forms.TUNE_KEYS.values()
+              for k in keys if not k.startswith("model.")]
+    for path in paths:
+        f = forms.spec_field(path)
+        assert f["title"] and f["description"] and "default" in f, path
+    knob = next(f for f in forms.FAMILY_FIELDS["racnn"] if f.name == "optim.alternate_every")
+    schema = forms.spec_field("optim.alternate_every")
+    assert (knob.label, knob.type, knob.help, knob.default) == (schema["title"], "int", schema["description"], 50)
+
+
+def test_changed_leaves_schema_defaults_to_the_service():
+    sections = forms.changed({"data.path": "/d", "data.probe_count": 16, "optim.epochs": 9, "scaling.use_gpu": False,
+                              "storage_path": ""}, keep=("data.path",))
+    assert sections == {"data": {"path": "/d"}, "optim": {"epochs": 9}}
+
+
+def _form_script():
+    import streamlit as st
+
+    from dashboard import forms
+
+    data, optim, scaling, storage = forms.training_ui(data_paths=["/data/latest"])
+    tune = forms.tune_ui("ram")
+    st.session_state["answer"] = {"data": data, "optim": optim, "scaling": scaling, "storage": storage,
+                                  "tune": {k: v for k, v in tune.items() if k != "rows"}}
+
+
+def test_form_widgets_follow_the_schema_and_return_what_changed():
+    """The spec's widgets, drawn without a service: defaults, bounds, choices and help are the schema's."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_form_script, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    epochs, crop = at.number_input(key="submit_optim_epochs"), at.number_input(key="submit_data_min_crop")
+    assert epochs.value == forms.spec_field("optim.epochs")["default"] and epochs.min == 1
+    assert epochs.help == forms.spec_field("optim.epochs")["description"] and epochs.label == "Epochs"
+    assert (crop.value, crop.min, crop.max) == (1.0, 0.0, 1.0)
+    assert at.selectbox(key="submit_tune_scheduler").options == forms.spec_field("tune.scheduler")["enum"]
+    assert at.text_input(key="submit_data_path").value == "/data/latest"
+    assert at.session_state["answer"] == {"data": {"path": "/data/latest"}, "optim": {}, "scaling": {}, "storage": "",
+                                          "tune": {"num_trials": 4, "metric": "val_accuracy", "mode": "max",
+                                                   "scheduler": "asha", "search": "random", "space": "default"}}
+    at.number_input(key="submit_optim_epochs").set_value(9)
+    at.checkbox(key="submit_scaling_use_gpu").check()
+    at.number_input(key="submit_data_min_crop").set_value(0.5)
+    at.text_input(key="submit_storage_path").set_value(" /out ")
+    at.selectbox(key="submit_tune_metric").set_value("val_loss").run()
+    answer = at.session_state["answer"]
+    assert answer["optim"] == {"epochs": 9} and answer["scaling"] == {"use_gpu": True}
+    assert answer["data"] == {"path": "/data/latest", "min_crop": 0.5} and answer["storage"] == "/out"
+    assert answer["tune"]["metric"] == "val_loss"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cluster.jobs_api import ClusterSnapshot, NodeInfo, RayJob
 from jobs.api.spec import JobSpec, SpecError
@@ -52,6 +54,26 @@ def test_fields_left_out_take_the_spec_defaults_not_proto_zeros():
     assert spec.optim.epochs == 3
     assert spec.optim.lr == JobSpec().optim.lr and spec.scaling.num_workers == JobSpec().scaling.num_workers
     assert spec.kind == "train" and spec.tune is None
+    assert spec.storage_path == ""  # unset: where the runner keeps runs
+
+
+def test_int64_fields_and_an_empty_tune_section_survive_json_format():
+    """MessageToDict writes int64 as strings; they come back as the integers the spec needs."""
+    spec = JobSpec.from_dict({"kind": "tune", "data": {"path": "/d", "max_train_samples": 2**40},
+                              "optim": {"seed": -(2**62)}, "tune": {}})
+    back = spec_from_proto(pb.JobSpec.FromString(spec_to_proto(spec).SerializeToString()))
+    assert back == spec and back.optim.seed == -(2**62) and back.tune == JobSpec.from_dict(
+        {"kind": "tune", "data": {"path": "/d"}, "tune": {}}).tune
+
+
+def test_non_finite_numbers_sent_on_the_wire_are_refused():
+    msg = pb.JobSpec(data=pb.DataSpec(path="/d"), optim=pb.OptimSpec(lr=float("nan")))
+    with pytest.raises(SpecError, match=r"^optim.lr: must be finite, got nan$"):
+        spec_from_proto(msg)
+    msg = pb.JobSpec(data=pb.DataSpec(path="/d"))
+    msg.model.overrides["scale_factor"].CopyFrom(pb.Value(float_value=float("inf")))
+    with pytest.raises(SpecError, match=r"^model.overrides.scale_factor: must be finite, got inf$"):
+        spec_from_proto(msg)
 
 
 @pytest.mark.parametrize("bad, field", [
@@ -73,6 +95,56 @@ def test_client_side_conversion_rejects_what_the_proto_cannot_carry():
         spec_dict_to_proto({"model": {"overrides": {"x": {"nested": 1}}}})
     with pytest.raises(SpecError, match="^optim: must be a mapping"):
         spec_dict_to_proto({"optim": 3})
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"optim": {"epochs": "3"}}, "optim.epochs: must be an integer, got '3'"),
+    ({"optim": {"epochs": 3.0}}, "optim.epochs: must be an integer, got 3.0"),
+    ({"optim": {"epochs": True}}, "optim.epochs: must be an integer, got True"),
+    ({"optim": {"epochs": 2**31}}, "optim.epochs: integer out of the 32-bit range"),
+    ({"optim": {"lr": True}}, "optim.lr: must be a number, got True"),
+    ({"optim": {"lr": "NaN"}}, "optim.lr: must be a number, got 'NaN'"),
+    ({"optim": {"lr": float("inf")}}, "optim.lr: must be finite"),
+    ({"scaling": {"use_gpu": 1}}, "scaling.use_gpu: must be true or false, got 1"),
+    ({"name": 5}, "name: must be a string, got 5"),
+    ({"optim": {"learning_rate": 1}}, "optim.learning_rate: has no proto field"),
+])
+def test_client_side_conversion_never_coerces(bad, message):
+    """json_format's JSON mapping would turn "3" or 3.0 into 3 and true into 1.0: the client refuses them."""
+    with pytest.raises(SpecError) as err:
+        spec_dict_to_proto(bad)
+    assert str(err.value).startswith(message)
+
+
+_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8),
+                  st.lists(st.one_of(st.integers(), st.floats()), max_size=3), st.dictionaries(st.text(max_size=3),
+                                                                                            st.integers(), max_size=2))
+_WIRE_PATHS = ["kind", "name", "storage_path", "model", "model.name", "model.overrides", "data.path", "data.max_shift",
+               "data.max_train_samples", "data.min_crop", "optim.lr", "optim.epochs", "optim.seed", "optim.optimizer",
+               "scaling.use_gpu", "scaling.cpus_per_worker", "tune", "tune.params", "tune.num_trials", "optim.nope"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_WIRE_PATHS), _JUNK, min_size=1, max_size=3))
+def test_junk_through_the_wire_is_a_spec_error_on_either_side(junk):
+    """The client refuses only what the proto cannot carry; the server's spec refuses the rest, both as SpecError."""
+    d = {"data": {"path": "/d"}, "kind": "tune", "tune": {}}
+    for path, value in junk.items():
+        section, _, name = path.rpartition(".")
+        if section and isinstance(d.get(section), dict):
+            d[section] = {**d[section], name: value}
+        elif not section:
+            d[name] = value
+    try:
+        wire = pb.JobSpec.FromString(spec_dict_to_proto(d).SerializeToString())
+    except SpecError:
+        return
+    try:
+        spec = spec_from_proto(wire)
+    except SpecError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert spec_from_proto(spec_to_proto(spec)) == spec
 
 
 def test_unset_value_is_a_spec_error():

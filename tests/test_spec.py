@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jobs.api.spec import JobSpec, SpecError, apply_overrides, load_spec
+from jobs.api.spec import (
+    CheckpointSpec,
+    DataSpec,
+    JobSpec,
+    ModelSpec,
+    OptimSpec,
+    ScalingSpec,
+    SpecError,
+    TuneSpec,
+    apply_overrides,
+    load_spec,
+)
 from jobs.run.checks import check_model
 from jobs.run.tune import apply_params, search_space
 
@@ -104,3 +118,158 @@ def test_every_sampled_racnn_scale_count_builds_a_valid_spec():
         trial = JobSpec.from_dict(apply_params(spec.to_dict(), {"model.num_scales": n}))
         model = create_model(trial.model.name, **trial.model.overrides)
         assert model.config.num_scales == n == len(model.config.scale_sizes)
+
+
+# ------------------------------------------------------------------------------- the rules pydantic holds
+
+INF = float("inf")
+
+
+@pytest.mark.parametrize(("patch", "message"), [
+    ({"optim": {"lr": INF}}, "optim.lr: must be finite, got inf"),
+    ({"optim": {"momentum": -INF}}, "optim.momentum: must be finite, got -inf"),
+    ({"scaling": {"cpus_per_worker": float("nan")}}, "scaling.cpus_per_worker: must be finite, got nan"),
+    ({"data": {"path": "/tmp/ds", "min_crop": float("nan")}}, "data.min_crop: must be finite"),
+    ({"model": {"overrides": {"location_std": float("nan")}}}, "model.overrides.location_std: must be finite, got nan"),
+    ({"model": {"overrides": {"scale_sizes": [32, [1.0, -INF]]}}}, "model.overrides.scale_sizes[1][1]: must be finite"),
+    ({"kind": "tune", "tune": {"params": {"lr": {"uniform": [1e-4, INF]}}}}, "tune.params.lr.uniform[1]: must be finite"),
+])
+def test_non_finite_numbers_are_refused_anywhere(patch, message):
+    with pytest.raises(SpecError) as err:
+        JobSpec.from_dict({**BASE, **patch})
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize(("patch", "message"), [
+    ({"optim": {"epochs": "3"}}, "optim.epochs: must be an integer, got '3'"),
+    ({"optim": {"epochs": True}}, "optim.epochs: must be an integer, got True"),
+    ({"optim": {"epochs": 3.0}}, "optim.epochs: must be an integer, got 3.0"),
+    ({"optim": {"lr": "0.1"}}, "optim.lr: must be a number, got '0.1'"),
+    ({"optim": {"lr": True}}, "optim.lr: must be a number, got True"),
+    ({"data": {"path": "/tmp/ds", "hflip": 1}}, "data.hflip: must be true or false, got 1"),
+    ({"name": 7}, "name: must be a string, got 7"),
+    ({"checkpoint": {"mode": 1}}, "checkpoint.mode: must be one of 'max' or 'min', got 1"),
+    ({"optim": {1: 2}}, "optim: field names must be strings, got 1"),
+])
+def test_no_silent_coercion(patch, message):
+    with pytest.raises(SpecError) as err:
+        JobSpec.from_dict({**BASE, **patch})
+    assert str(err.value) == message
+
+
+LONG = "x" * 4097
+
+
+@pytest.mark.parametrize(("patch", "message"), [
+    ({"name": "a" * 129}, "name: must be at most 128 characters"),
+    ({"name": "../etc"}, "name: must match"),
+    ({"name": "run one"}, "name: must match"),
+    ({"model": {"name": "m" * 101}}, "model.name: must be at most 100 characters"),
+    ({"model": {"name": ""}}, "model.name: must not be empty"),
+    ({"data": {"path": "/" + LONG}}, "data.path: must be at most 4096 characters"),
+    ({"data": {"path": "/tmp/a\x00b"}}, "data.path: must match"),
+    ({"storage_path": LONG}, "storage_path: must be at most 4096 characters"),
+    ({"storage_path": "out\x00"}, "storage_path: must match"),
+    ({"data": {"path": "/tmp/ds", "train_split": "../train"}}, "data.train_split: must match"),
+    ({"data": {"path": "/tmp/ds", "val_split": ""}}, "data.val_split: must match"),
+    ({"data": {"path": "/tmp/ds", "val_split": "v" * 65}}, "data.val_split: must match"),
+    ({"checkpoint": {"score": "val accuracy"}}, "checkpoint.score: must match"),
+    ({"checkpoint": {"score": "a" * 101}}, "checkpoint.score: must be at most 100 characters"),
+    ({"kind": "tune", "tune": {"metric": "val-loss"}}, "tune.metric: must match"),
+    ({"model": {"overrides": {f"f{i}": 1 for i in range(65)}}}, "model.overrides: must have at most 64 entries"),
+    ({"model": {"overrides": {"num glimpses": 1}}}, "model.overrides: keys must match"),
+    ({"model": {"overrides": {"core": LONG}}}, "model.overrides.core: must be at most 4096 characters"),
+    ({"model": {"overrides": {"seed": 2**63}}}, "model.overrides.seed: must fit in 64 bits"),
+    ({"kind": "tune", "tune": {"params": {f"model.f{i}": {"choice": [1]} for i in range(65)}}},
+     "tune.params: must have at most 64 entries"),
+    ({"kind": "tune", "tune": {"params": {"lr rate": {"choice": [1]}}}}, "tune.params: keys must match"),
+])
+def test_every_stored_string_and_mapping_is_bounded(patch, message):
+    with pytest.raises(SpecError) as err:
+        JobSpec.from_dict({**BASE, **patch})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("field", "limit"), [
+    ("optim.epochs", 2**31 - 1), ("scaling.num_workers", 2**31 - 1), ("checkpoint.max_failures", 2**31 - 1),
+    ("optim.seed", 2**63 - 1), ("data.max_train_samples", 2**63 - 1),
+])
+def test_integers_fit_their_proto_field(field, limit):
+    section, name = field.split(".")
+    at_limit = JobSpec.from_dict({**BASE, section: {**BASE.get(section, {}), name: limit}})
+    assert getattr(getattr(at_limit, section), name) == limit
+    with pytest.raises(SpecError, match=rf"^{field}: must be .*<= {limit}, got {limit + 1}$"):
+        JobSpec.from_dict({**BASE, section: {**BASE.get(section, {}), name: limit + 1}})
+
+
+def test_valid_names_splits_and_sizes_pass():
+    spec = JobSpec.from_dict({**BASE, "name": "job-0a1b.c_d", "data": {
+        "path": "/tmp/ds", "train_split": "train.v2", "val_split": "val-1"}, "model": {
+        "name": "ram-cluttered60", "overrides": {f"f{i}": [1, 2.5, "s", True] for i in range(64)}}})
+    assert spec.name == "job-0a1b.c_d" and len(spec.model.overrides) == 64 and spec.data.val_split == "val-1"
+
+
+def test_storage_path_defaults_to_the_runners_own_place():
+    spec = JobSpec.from_dict(BASE)
+    assert spec.storage_path == "" and spec.with_absolute_paths("/base").storage_path == ""
+    assert spec.with_absolute_paths("/base").data.path == "/tmp/ds"
+    assert JobSpec.from_dict({**BASE, "storage_path": "out"}).with_absolute_paths("/base").storage_path == "/base/out"
+
+
+def test_the_sections_stay_dataclasses_that_revalidate_on_replace():
+    spec = JobSpec.from_dict(BASE)
+    assert [f.name for f in dataclasses.fields(spec.optim)][:3] == ["optimizer", "lr", "weight_decay"]
+    assert dataclasses.asdict(spec) == spec.to_dict()
+    assert spec.replace(optim=dataclasses.replace(spec.optim, epochs=7)).optim.epochs == 7
+    with pytest.raises(SpecError, match=r"^name: must match"):
+        spec.replace(name="no spaces")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.optim.epochs = 3
+
+
+def test_schema_carries_every_field_with_its_type_default_and_description():
+    from jobs.api.spec import spec_schema
+
+    schema = spec_schema()
+    optim = schema["$defs"]["OptimSpec"]["properties"]
+    assert {f.name for f in dataclasses.fields(OptimSpec)} == set(optim)
+    assert optim["lr"]["type"] == "number" and optim["lr"]["default"] == 1e-3 and optim["lr"]["exclusiveMinimum"] == 0
+    assert optim["optimizer"]["enum"] == ["adam", "adamw", "sgd"] and optim["epochs"]["maximum"] == 2**31 - 1
+    for section in ("ModelSpec", "DataSpec", "OptimSpec", "ScalingSpec", "CheckpointSpec", "TuneSpec"):
+        for name, prop in schema["$defs"][section]["properties"].items():
+            assert prop.get("description"), f"{section}.{name} has no description"
+    assert all(p.get("description") for p in schema["properties"].values())
+    assert schema["properties"]["storage_path"]["default"] == ""
+    schema["properties"].clear()
+    assert spec_schema()["properties"]  # a copy: callers cannot change the next one
+
+
+# Junk of every type at every field, in sections and free-form maps: what a client could send.
+_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8),
+                  st.lists(st.one_of(st.integers(), st.floats(), st.text(max_size=3)), max_size=3),
+                  st.dictionaries(st.text(max_size=4), st.one_of(st.integers(), st.floats()), max_size=2))
+_FIELDS = [f"{section}.{f.name}" for section, cls in (("model", ModelSpec), ("data", DataSpec), ("optim", OptimSpec),
+                                                      ("scaling", ScalingSpec), ("checkpoint", CheckpointSpec),
+                                                      ("tune", TuneSpec)) for f in dataclasses.fields(cls)]
+_FIELDS += [f.name for f in dataclasses.fields(JobSpec)] + ["optim.nope", "nope"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(_FIELDS), _JUNK, min_size=1, max_size=4), st.booleans())
+def test_any_junk_is_a_one_line_spec_error_naming_a_field(junk, tune):
+    d = {**BASE, "data": dict(BASE["data"]), "kind": "tune" if tune else "train", "tune": {} if tune else None}
+    for path, value in junk.items():
+        section, _, name = path.rpartition(".")
+        if section and isinstance(d.get(section), dict):
+            d[section] = {**d[section], name: value}
+        elif not section:
+            d[name] = value
+    try:
+        spec = JobSpec.from_dict(d)
+    except SpecError as exc:
+        message = str(exc)
+        assert "\n" not in message and len(message) < 1200, message
+        assert message.split(":", 1)[0].split(".")[0].split("[")[0] in {f.name for f in dataclasses.fields(JobSpec)} | {
+            "spec", "nope"}, message
+        return
+    assert JobSpec.from_dict(json.loads(spec.to_json())) == spec  # what passes is plain data and round-trips

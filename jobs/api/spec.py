@@ -1,172 +1,210 @@
 """The job spec: one typed structure for a train or tune job, loaded from YAML/JSON and validated.
 
-Every error is a `SpecError` whose message names the field as a dotted path and the rule it broke
-(`model.num_glimpses: must be >= 1`), so the CLI, the gRPC service and the dashboard can show it as is.
+The sections are frozen pydantic dataclasses with strict types ("3" is not 3, true is not 1), so
+`dataclasses.replace/asdict/fields` work on them and a replaced field is validated again. NaN and
+infinities are refused anywhere in a spec, unknown fields are refused, every string the service stores
+has a bounded size and every integer fits the proto's field (int32 or int64, which SQLite also holds).
+Every error is a `SpecError` of one line: the field as a dotted path, the rule, the value
+(`optim.lr: must be > 0, got -1`), so the CLI, the gRPC service and the dashboard can show it as is.
+`spec_schema()` is the JSON schema (`foveate spec schema`; the dashboard's submit form is built from it).
 `JobSpec.from_dict(d).to_dict() == normalised d` (the round trip the proto mirrors).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
-import types
+import math
+import reprlib
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import annotated_types as at
+from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 
 class SpecError(ValueError):
     """An invalid job spec; the message starts with the dotted path of the offending field."""
 
 
-def _check(cond: bool, path: str, rule: str) -> None:
-    if not cond:
-        raise SpecError(f"{path}: {rule}")
+INT32_MAX = 2**31 - 1  # the proto's int32 fields
+INT64_MAX = 2**63 - 1  # the proto's int64 fields and SQLite's INTEGER
+MAX_STRING = 4096  # free-form strings: paths, URIs, string values of overrides
+MAX_KEYS = 64  # entries of model.overrides and tune.params
+
+# Field titles in the schema (the form's labels) read "Batch size", not pydantic's "Batch Size".
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False,
+                     field_title_generator=lambda name, _: name.replace("_", " ").capitalize())
+Bool = Annotated[bool, Strict()]
+Float = Annotated[float, Strict()]  # an int is taken (as a float), a bool or a string is not
+# Each field of these gives its own lower bound (a second one here would hide it in the schema).
+Int32 = Annotated[int, Strict(), Field(le=INT32_MAX)]
+Int64 = Annotated[int, Strict(), Field(le=INT64_MAX)]
+StoredPath = Annotated[str, Strict(), Field(max_length=MAX_STRING, pattern=r"^[^\x00]*$")]
+RunName = Annotated[str, Strict(), Field(max_length=128, pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]*)?$")]
+SplitName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Identifier = Annotated[str, Strict(), Field(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ParamKey = Annotated[str, Strict(), Field(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
+Mode = Literal["max", "min"]
+METRICS = ["val_accuracy", "attention_iou", "val_loss"]  # reported by every family (jobs/run/loop.py)
 
 
-@dataclass(frozen=True)
+def _rule_error(rule: str, at: str, got: Any) -> PydanticCustomError:
+    return PydanticCustomError("spec_rule", "{rule}", {"rule": rule, "at": at, "got": _show(got)})
+
+
+def _plain_value(v: Any, at: str = "") -> Any:
+    """A free-form value (a model override, a search-space entry): a bool, a 64-bit integer, a finite
+    number, a bounded string, None, or a list or mapping of those; `at` is where inside the value."""
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, str):
+        if len(v) > MAX_STRING:
+            raise _rule_error(f"must be at most {MAX_STRING} characters", at, v)
+    elif isinstance(v, int):
+        if not -INT64_MAX - 1 <= v <= INT64_MAX:
+            raise _rule_error("must fit in 64 bits", at, v)
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            raise _rule_error("must be finite", at, v)
+    elif isinstance(v, list | tuple):
+        for i, x in enumerate(v):
+            _plain_value(x, f"{at}[{i}]")
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _plain_value(x, f"{at}.{k}")
+    else:
+        raise _rule_error("must be a number, string, bool, list or mapping", at, v)
+    return v
+
+
+PlainValue = Annotated[Any, AfterValidator(_plain_value)]
+
+
+@dataclass(frozen=True, config=_CONFIG)
 class ModelSpec:
-    name: str = "ram-cluttered60"
-    # Config fields of the registered variant to override (validated by the model's own config).
-    overrides: dict[str, Any] = field(default_factory=dict)
+    name: Annotated[str, Strict(), Field(min_length=1, max_length=100)] = Field(
+        "ram-cluttered60", title="Model", description="A registered model variant (`foveate models`).")
+    overrides: dict[Identifier, PlainValue] = Field(
+        default_factory=dict, max_length=MAX_KEYS,
+        description="Config fields of the registered variant to override (validated by the model's own config).")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class DataSpec:
-    # A dataset directory written by `foveate data build` (local path or pyarrow URI such as s3://...).
-    path: str = ""
-    train_split: str = "train"
-    val_split: str = "test"
-    # Fixed validation images whose attention is written every epoch (what the dashboard draws).
-    probe_count: int = 16
-    # Cap on training/validation samples per epoch (0 = all): keeps tiny jobs tiny.
-    max_train_samples: int = 0
-    max_val_samples: int = 0
-    # Training-time augmentation (jobs/data/augment.py), boxes moved with the pixels: mirror at random
-    # (refused for digit sequences, which read left to right), zoom onto a random window of at least
-    # min_crop of the side (moves the object off-centre without a telltale border), shift by up to max_shift px.
-    hflip: bool = False
-    max_shift: int = 0
-    min_crop: float = 1.0
-
-    def validate(self, p: str) -> None:
-        _check(bool(self.path), f"{p}.path", "must name a dataset directory or URI")
-        _check(self.max_shift >= 0, f"{p}.max_shift", "must be >= 0")
-        _check(0 < self.min_crop <= 1, f"{p}.min_crop", "must be > 0 and <= 1 (1 = off)")
-        _check(self.probe_count >= 0, f"{p}.probe_count", "must be >= 0")
-        _check(self.max_train_samples >= 0, f"{p}.max_train_samples", "must be >= 0")
-        _check(self.max_val_samples >= 0, f"{p}.max_val_samples", "must be >= 0")
+    path: StoredPath = Field("", title="Dataset path", description=(
+        "A dataset directory written by `foveate data build` (local path or pyarrow URI such as s3://...), "
+        "readable by the cluster's nodes."))
+    train_split: SplitName = Field("train", description="Split used for training.")
+    val_split: SplitName = Field("test", description="Split used for validation and attention probes.")
+    probe_count: Int32 = Field(16, ge=0, title="Probe images", description=(
+        "Fixed validation images whose attention is written every epoch (what the dashboard draws)."))
+    max_train_samples: Int64 = Field(0, ge=0, description=(
+        "Cap on training samples per epoch (0 = all): keeps tiny jobs tiny."))
+    max_val_samples: Int64 = Field(0, ge=0, description="Cap on validation samples per epoch (0 = all).")
+    # Training-time augmentation (jobs/data/augment.py), boxes moved with the pixels.
+    hflip: Bool = Field(False, title="Mirror images", description=(
+        "Augmentation: mirror training images at random (refused for digit sequences, which read left to right)."))
+    max_shift: Int32 = Field(0, ge=0, title="Max shift (px)", description=(
+        "Augmentation: shift training images by up to this many pixels in x and y (0 = off)."))
+    min_crop: Float = Field(1.0, gt=0, le=1, description=(
+        "Augmentation: zoom onto a random window of at least this fraction of the side, which moves the object "
+        "off-centre without a telltale border (1 = off)."))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class OptimSpec:
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
-    schedule: Literal["constant", "cosine", "step"] = "constant"
-    step_every: int = 10  # epochs between x0.1 decays with schedule=step
-    batch_size: int = 64  # per worker
-    epochs: int = 5
-    seed: int = 0
-    grad_clip: float = 0.0  # max gradient norm, 0 = off
-    # Families that train in alternating phases (RA-CNN) switch phase every this many steps.
-    alternate_every: int = 50
-    # Warm-up steps for a family's attention initialisation (RA-CNN's APN), before the main loop.
-    attention_init_steps: int = 0
-    # Monte Carlo glimpse paths averaged at evaluation (RAM/DRAM); 1 = a single sampled path.
-    eval_samples: int = 1
-    mixed_precision: bool = False  # bf16 autocast (CUDA); ignored on CPU
-
-    def validate(self, p: str) -> None:
-        _check(self.lr > 0, f"{p}.lr", "must be > 0")
-        _check(self.weight_decay >= 0, f"{p}.weight_decay", "must be >= 0")
-        _check(self.batch_size >= 1, f"{p}.batch_size", "must be >= 1")
-        _check(self.epochs >= 1, f"{p}.epochs", "must be >= 1")
-        _check(self.step_every >= 1, f"{p}.step_every", "must be >= 1")
-        _check(self.grad_clip >= 0, f"{p}.grad_clip", "must be >= 0")
-        _check(self.alternate_every >= 1, f"{p}.alternate_every", "must be >= 1")
-        _check(self.attention_init_steps >= 0, f"{p}.attention_init_steps", "must be >= 0")
-        _check(self.eval_samples >= 1, f"{p}.eval_samples", "must be >= 1")
+    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="The optimiser.")
+    lr: Float = Field(1e-3, gt=0, title="Learning rate", description="Learning rate.")
+    weight_decay: Float = Field(0.0, ge=0, description="Weight decay.")
+    momentum: Float = Field(0.9, description="Momentum (sgd only).")
+    schedule: Literal["constant", "cosine", "step"] = Field("constant", description=(
+        "Learning-rate schedule: constant, cosine decay, or x0.1 every `step_every` epochs (step)."))
+    step_every: Int32 = Field(10, ge=1, description="Epochs between x0.1 decays with schedule = step.")
+    batch_size: Int32 = Field(64, ge=1, description="Batch size per worker.")
+    epochs: Int32 = Field(5, ge=1, description="Number of epochs.")
+    seed: Int64 = Field(0, ge=-INT64_MAX - 1, description="Random seed.")
+    grad_clip: Float = Field(0.0, ge=0, description="Maximum gradient norm (0 = off).")
+    alternate_every: Int32 = Field(50, ge=1, title="Alternate every (steps)", description=(
+        "Families that train in alternating phases (RA-CNN) switch phase every this many steps."))
+    attention_init_steps: Int32 = Field(0, ge=0, description=(
+        "Warm-up steps of a family's attention initialisation (RA-CNN's APN), before the main loop."))
+    eval_samples: Int32 = Field(1, ge=1, description=(
+        "Monte Carlo glimpse paths averaged at evaluation (RAM/DRAM); 1 = a single sampled path."))
+    mixed_precision: Bool = Field(False, description="bf16 autocast on CUDA; ignored on CPU.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class ScalingSpec:
-    num_workers: int = 2  # 0 runs the loop in the driver process (Ray Train local mode)
-    use_gpu: bool = False
-    cpus_per_worker: float = 1.0
-
-    def validate(self, p: str) -> None:
-        _check(self.num_workers >= 0, f"{p}.num_workers", "must be >= 0")
-        _check(self.cpus_per_worker > 0, f"{p}.cpus_per_worker", "must be > 0")
+    num_workers: Int32 = Field(2, ge=0, title="Workers", description=(
+        "Ray Train workers (0 = run the loop in the driver process, Ray Train's local mode)."))
+    use_gpu: Bool = Field(False, title="GPU per worker", description="One GPU per worker.")
+    cpus_per_worker: Float = Field(1.0, gt=0, title="CPUs per worker", description="Logical CPUs per worker.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class CheckpointSpec:
-    keep: int = 2  # checkpoints kept, best by `score` (plus the latest)
-    score: str = "val_accuracy"
-    mode: Literal["max", "min"] = "max"
-    max_failures: int = 1  # worker failures the run survives, resuming from its last checkpoint
-
-    def validate(self, p: str) -> None:
-        _check(self.keep >= 1, f"{p}.keep", "must be >= 1")
-        _check(self.max_failures >= -1, f"{p}.max_failures", "must be >= -1 (-1 = unlimited)")
+    keep: Int32 = Field(2, ge=1, description="Checkpoints kept, best by `score` (plus the latest).")
+    score: Identifier = Field("val_accuracy", examples=METRICS, description="Metric that ranks checkpoints.")
+    mode: Mode = Field("max", description="Whether a higher (max) or lower (min) score is better.")
+    max_failures: Int32 = Field(1, ge=-1, description=(
+        "Worker failures the run survives, resuming from its last checkpoint (-1 = unlimited)."))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class TuneSpec:
-    # Named search space of the model's family (see jobs.run.tune.SEARCH_SPACES), then per-key overrides:
-    # {"lr": {"loguniform": [1e-4, 1e-2]}, "model.num_glimpses": {"choice": [4, 6, 8]}}.
-    space: str = "default"
-    params: dict[str, Any] = field(default_factory=dict)
-    num_trials: int = 4
-    metric: str = "val_accuracy"
-    mode: Literal["max", "min"] = "max"
-    scheduler: Literal["asha", "fifo"] = "asha"
-    search: Literal["random", "grid", "optuna"] = "random"
-    grace_period: int = 1  # epochs before ASHA may stop a trial
-    max_concurrent_trials: int = 0  # 0 = as many as the cluster's CPUs allow
-
-    def validate(self, p: str) -> None:
-        _check(self.num_trials >= 1, f"{p}.num_trials", "must be >= 1")
-        _check(self.grace_period >= 1, f"{p}.grace_period", "must be >= 1")
-        _check(self.max_concurrent_trials >= 0, f"{p}.max_concurrent_trials", "must be >= 0")
+    space: Identifier = Field("default", description=(
+        "Named search space of the model's family (see jobs.run.tune.SEARCH_SPACES): 'default' or 'none'."))
+    params: dict[ParamKey, PlainValue] = Field(default_factory=dict, max_length=MAX_KEYS, description=(
+        "Per-key overrides of the space, keyed by dotted spec path: "
+        '{"lr": {"loguniform": [1e-4, 1e-2]}, "model.num_glimpses": {"choice": [4, 6, 8]}}.'))
+    num_trials: Int32 = Field(4, ge=1, title="Trials", description=(
+        "Trials to run (with grid search: repeats of the grid)."))
+    metric: Identifier = Field("val_accuracy", examples=METRICS, description="Metric the search optimises.")
+    mode: Mode = Field("max", description="Whether the search maximises or minimises the metric.")
+    scheduler: Literal["asha", "fifo"] = Field("asha", description="Trial scheduler.")
+    search: Literal["random", "grid", "optuna"] = Field("random", description="Search algorithm.")
+    grace_period: Int32 = Field(1, ge=1, description="Epochs before ASHA may stop a trial.")
+    max_concurrent_trials: Int32 = Field(0, ge=0, description=(
+        "Trials run at once (0 = as many as the cluster's CPUs allow)."))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class JobSpec:
-    kind: Literal["train", "tune"] = "train"
-    name: str = ""  # run name; the service sets it to the job id so a restarted run resumes
-    model: ModelSpec = field(default_factory=ModelSpec)
-    data: DataSpec = field(default_factory=DataSpec)
-    optim: OptimSpec = field(default_factory=OptimSpec)
-    scaling: ScalingSpec = field(default_factory=ScalingSpec)
-    checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
-    tune: TuneSpec | None = None
-    storage_path: str = "~/foveate_results"  # local dir or pyarrow URI (s3://, gs://)
+    kind: Literal["train", "tune"] = Field("train", description="A training run or a search over them.")
+    name: RunName = Field("", description=(
+        "Run name; the service sets it to the job id so a restarted run resumes."))
+    model: ModelSpec = Field(default_factory=ModelSpec, description="The model.")
+    data: DataSpec = Field(default_factory=DataSpec, description="The dataset.")
+    optim: OptimSpec = Field(default_factory=OptimSpec, description="Optimisation.")
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec, description="Workers and resources.")
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description=(
+        "Checkpointing and fault tolerance."))
+    tune: TuneSpec | None = Field(None, description="The search; required when kind is tune.")
+    storage_path: StoredPath = Field("", description=(
+        "Where run outputs go: local directory or pyarrow URI (s3://, gs://) shared by the cluster's nodes; "
+        "empty = where the runner keeps runs (the service's storage root, or ~/.foveate/runs for the CLI)."))
 
     def validate(self) -> JobSpec:
-        """The spec's own rules; the model, data and cluster are checked by jobs.run.checks.check_spec."""
-        _check(self.kind in ("train", "tune"), "kind", "must be 'train' or 'tune'")
-        self.data.validate("data")
-        self.optim.validate("optim")
-        self.scaling.validate("scaling")
-        self.checkpoint.validate("checkpoint")
+        """The rules across fields; each field's own rules hold by construction, and the model, data and
+        cluster are checked by jobs.run.checks.check_spec."""
+        _check(bool(self.data.path), "data.path", "must name a dataset directory or URI", self.data.path)
         if self.kind == "tune":
             _check(self.tune is not None, "tune", "required when kind is 'tune'")
-            self.tune.validate("tune")
             # Train's local mode (0 workers) reports nothing that Tune's callback can forward.
-            _check(self.scaling.num_workers >= 1, "scaling.num_workers", "must be >= 1 for a tune job")
-        _check(bool(self.storage_path), "storage_path", "must not be empty")
-        _check(bool(self.model.name), "model.name", "must name a model variant (`foveate models`)")
+            _check(self.scaling.num_workers >= 1, "scaling.num_workers", "must be >= 1 for a tune job",
+                   self.scaling.num_workers)
         return self
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobSpec:
         """Build and validate a spec from plain data; unknown or mistyped fields raise SpecError."""
-        return _build(cls, d, "").validate()
+        return _validated(lambda: _ADAPTER.validate_python(d)).validate()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -175,18 +213,34 @@ class JobSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def replace(self, **changes: Any) -> JobSpec:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes`, each validated (SpecError names the field)."""
+        return _validated(lambda: dataclasses.replace(self, **changes))
 
     def with_absolute_paths(self, base: str | Path | None = None) -> JobSpec:
-        """Local data and storage paths made absolute against `base` (default: the current directory).
+        """Local data and storage paths made absolute against `base` (default: the current directory);
+        an empty storage_path stays empty (the runner's default).
 
         Ray workers and Ray Job drivers run in other directories, so a relative path must be resolved
         where the user wrote it: in the CLI or the service, before the spec leaves for the cluster.
         """
         from jobs.api.paths import absolute
 
-        return dataclasses.replace(self, data=dataclasses.replace(self.data, path=absolute(self.data.path, base)),
-                                   storage_path=absolute(self.storage_path, base))
+        return self.replace(data=dataclasses.replace(self.data, path=absolute(self.data.path, base)),
+                            storage_path=absolute(self.storage_path, base))
+
+
+_ADAPTER = TypeAdapter(JobSpec)
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    return _ADAPTER.json_schema()
+
+
+def spec_schema() -> dict[str, Any]:
+    """The JSON schema of a spec: each field's type, default, bounds, choices, title and description
+    (sections under `$defs`)."""
+    return copy.deepcopy(_schema())
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:
@@ -233,59 +287,93 @@ def load_spec(path: str | Path) -> JobSpec:
     return JobSpec.from_dict(read_spec_file(path))
 
 
-def _build(cls: type, data: Any, path: str) -> Any:
-    """Dataclass `cls` from a dict, type-checking each field and naming it by dotted path on error."""
-    where = path or "spec"
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise SpecError(f"{where}: must be a mapping, got {type(data).__name__}")
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise SpecError(f"{_join(path, unknown[0])}: unknown field; known fields: {', '.join(sorted(names))}")
-    kwargs = {k: _coerce(hints[k], v, _join(path, k)) for k, v in data.items()}
-    return cls(**kwargs)
+# ------------------------------------------------------------------------------------------ errors
+
+_MISSING = object()
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80  # a value in a message is shown, not echoed in full
+_REPR.maxlong = 40
 
 
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    # get_type_hints evaluates every annotation string: ~2 ms a spec, which the service pays per message.
-    return typing.get_type_hints(cls)
+def _show(value: Any) -> str:
+    return _REPR.repr(value)
 
 
-def _coerce(tp: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _coerce(args[0], value, path)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        _check(value in allowed, path, f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-        return value
-    if origin is dict:
-        _check(isinstance(value, dict), path, "must be a mapping")
-        return dict(value)
-    if tp is bool:
-        _check(isinstance(value, bool), path, f"must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        _check(ok, path, f"must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        _check(ok, path, f"must be a number, got {value!r}")
-        _check(value == value and abs(value) != float("inf"), path, "must be finite")
-        return float(value)
-    if tp is str:
-        _check(isinstance(value, str), path, f"must be a string, got {value!r}")
-        return value
-    return value
+def _check(cond: bool, path: str, rule: str, got: Any = _MISSING) -> None:
+    if not cond:
+        raise SpecError(f"{path}: {rule}" + ("" if got is _MISSING else f", got {_show(got)}"))
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+_TYPE_RULES = {
+    "int_type": "must be an integer", "float_type": "must be a number", "bool_type": "must be true or false",
+    "string_type": "must be a string", "finite_number": "must be finite", "dict_type": "must be a mapping",
+    "dataclass_type": "must be a mapping", "string_too_short": "must not be empty",
+}
+_BOUNDS = {at.Gt: ("gt", ">"), at.Ge: ("ge", ">="), at.Lt: ("lt", "<"), at.Le: ("le", "<=")}
+
+
+def _validated(build: typing.Callable[[], Any]) -> Any:
+    """`build()`, its pydantic ValidationError as a one-line SpecError (the first error)."""
+    try:
+        return build()
+    except ValidationError as exc:
+        raise SpecError(_message(exc.errors(include_url=False)[0])) from None
+
+
+def _message(err: dict[str, Any]) -> str:
+    """`dotted.path: rule, got VALUE` for one pydantic error."""
+    loc, kind, ctx, got = tuple(err["loc"]), err["type"], err.get("ctx") or {}, _show(err.get("input"))
+    if "[key]" in loc:  # a mapping's key: name the mapping
+        return f"{_dotted(loc[:loc.index('[key]') - 1])}: keys {_rule(kind, ctx, loc, err)}, got {got}"
+    if kind == "invalid_key":  # a section's field named by a number or null
+        return f"{_dotted(loc[:-1])}: field names must be strings, got {_show(loc[-1])}"
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        known = ", ".join(f.name for f in dataclasses.fields(_section(loc[:-1])))
+        return f"{_dotted(loc)}: unknown field; known fields: {known}"
+    if kind == "spec_rule":
+        return f"{_dotted(loc)}{ctx['at']}: {ctx['rule']}, got {ctx['got']}"
+    return f"{_dotted(loc)}: {_rule(kind, ctx, loc, err)}, got {got}"
+
+
+def _rule(kind: str, ctx: dict[str, Any], loc: tuple, err: dict[str, Any]) -> str:
+    if kind in _TYPE_RULES:
+        return _TYPE_RULES[kind]
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return "must be " + " and ".join(_bounds(loc))  # all of the field's bounds: "> 0 and <= 1"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx['pattern']}"
+    if kind == "too_long":
+        return f"must have at most {ctx['max_length']} entries"
+    msg = err["msg"].splitlines()[0]
+    return msg[:1].lower() + msg[1:]
+
+
+def _bounds(loc: tuple) -> list[str]:
+    info = _section(loc[:-1]).__pydantic_fields__[loc[-1]]
+    out = []
+    for m in info.metadata:
+        for cls, (attr, sign) in _BOUNDS.items():
+            if isinstance(m, cls):
+                bound = getattr(m, attr)
+                out.append(f"{sign} {bound:g}" if isinstance(bound, float) else f"{sign} {bound}")
+    return sorted(out, key=lambda s: s[0] == "<")  # lower bounds first
+
+
+def _section(loc: tuple) -> type:
+    """The spec section (dataclass) that `loc` leads to from JobSpec."""
+    cls: Any = JobSpec
+    for part in loc:
+        tp = cls.__pydantic_fields__[part].annotation
+        cls = next(a for a in (tp, *typing.get_args(tp)) if dataclasses.is_dataclass(a))
+    return cls
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "spec"
