@@ -30,6 +30,7 @@ from jobs.api.spec import JobSpec, SpecError
 from jobs.api.states import FINAL, WITH_RAY
 from jobs.run import readers as run_readers
 from jobs.run import storage
+from jobs.run.layout import RunLayout
 from jobs.service.catalog import Catalog, JobNotFound, JobRecord
 
 log = logging.getLogger("foveate.service")
@@ -157,7 +158,7 @@ class JobService:
                 self._start(rec)
 
     def _start(self, rec: JobRecord) -> None:
-        spec_uri = storage.join(rec.run_dir, "spec.json")
+        spec_uri = RunLayout.at(rec.run_dir).spec
         storage.write_json(spec_uri, rec.spec)
         entrypoint = f"{self.config.driver} {shlex.quote(spec_uri)}"
         try:
@@ -305,9 +306,7 @@ class JobService:
 
 
 def _run_dir(spec: JobSpec) -> str:
-    from jobs.run.loop import run_dir
-
-    return run_dir(spec)
+    return RunLayout.of(spec).root
 
 
 _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")
