@@ -61,11 +61,18 @@ def test_the_storage_base_follows_the_path_policy(tmp_path, monkeypatch):
     assert uri.train_run == "s3://bucket/runs/job-t1"
 
 
-@pytest.mark.parametrize("storage_path", ["/srv/runs", "s3://bucket/runs", "gs://bucket"])
+@pytest.mark.parametrize("storage_path", ["/srv/runs", "/", "s3://bucket/runs", "gs://bucket"])
 def test_a_run_directory_gives_back_the_layout_of_its_spec(storage_path):
     spec = _spec(storage_path)
     assert RunLayout.at(RunLayout.of(spec).root) == RunLayout.of(spec)
     assert RunLayout.at(RunLayout.of(spec).root + "/", "t") == RunLayout.of(spec, "t")
+    assert RunLayout.at(RunLayout.of(spec).root).train_run == RunLayout.of(spec).root
+
+
+@pytest.mark.parametrize("run_dir", ["/job", "job", "runs/job", "s3://bucket/job"])
+def test_any_run_directory_is_its_own_root(run_dir):
+    run = RunLayout.at(run_dir, "t")
+    assert run.root == run_dir and run.dir == f"{run_dir}/trials/t" and run.tuner_dir == f"{run_dir}-tuner"
 
 
 def test_a_layout_needs_a_name():

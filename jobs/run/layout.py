@@ -82,17 +82,20 @@ class RunLayout:
     @classmethod
     def at(cls, run_dir: str, trial: str = "") -> RunLayout:
         """The layout of the run whose directory is `run_dir` (as the job catalog keeps it)."""
-        storage_base, _, name = run_dir.rstrip("/").rpartition("/")
-        return cls(storage_base, name, trial)
+        head, sep, name = run_dir.rstrip("/").rpartition("/")
+        return cls(head or sep, name, trial)  # "/job" lies under "/"; a bare "job" under "" (here)
 
     def for_trial(self, trial: str) -> RunLayout:
         return dataclasses.replace(self, trial=trial)
+
+    def _in_storage(self, name: str) -> str:
+        return storage.join(self.storage, name) if self.storage else name
 
     # The run's own files (the same for the run and its trials).
     @property
     def root(self) -> str:
         """The run directory."""
-        return storage.join(self.storage, self.name)
+        return self._in_storage(self.name)
 
     @property
     def spec(self) -> str:
@@ -146,7 +149,7 @@ class RunLayout:
     @property
     def train_run(self) -> str:
         """Ray Train's run directory, where its `checkpoint_*` directories are."""
-        return storage.join(self.storage, self.train_name)
+        return self._in_storage(self.train_name)
 
     @property
     def tuner_name(self) -> str:
@@ -155,4 +158,4 @@ class RunLayout:
     @property
     def tuner_dir(self) -> str:
         """Ray Tune's experiment directory (what `Tuner.restore` reads)."""
-        return storage.join(self.storage, self.tuner_name)
+        return self._in_storage(self.tuner_name)
