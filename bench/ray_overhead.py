@@ -19,7 +19,8 @@ from jobs.api.spec import JobSpec
 from jobs.data.recipes import build_recipe
 from jobs.data.store import write_dataset
 from jobs.run import storage
-from jobs.run.loop import fit, run_dir
+from jobs.run.layout import RunLayout
+from jobs.run.loop import fit
 from jobs.run.train import run_train
 
 
@@ -44,7 +45,7 @@ def main() -> None:
             "scaling": {"num_workers": workers}, "checkpoint": {"keep": 1}})
 
     def steady(s: JobSpec) -> float:
-        hist = storage.read_json(storage.join(run_dir(s), "metrics.json"))
+        hist = storage.read_json(RunLayout.of(s).metrics)
         return statistics.mean(h["images_per_s"] for h in hist[1:])
 
     rows = []

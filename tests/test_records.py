@@ -26,3 +26,29 @@ def test_attention_iou_uses_the_best_of_several_objects():
     gt = torch.tensor([[[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]]])
     boxes = torch.tensor([[[[20.0, 20.0, 30.0, 30.0]]]])
     assert attention_iou(Attention(boxes=boxes, kind="scale"), gt).item() == 1.0
+
+
+def test_a_built_record_has_the_schema_the_readers_read(tmp_path):
+    """The builder (torch) and the torch-free readers share one schema: a sequence model's record with
+    per-step scores, written and read back through the run layout, keeps every column and type."""
+    import numpy as np
+
+    from jobs.run import record_files
+    from jobs.run.layout import RunLayout
+    from jobs.run.records import build_record
+
+    b, t, n_cls = 3, 2, 5
+    images = np.zeros((b, 8, 8, 1), np.uint8)
+    boxes = torch.rand(b, t, 1, 4) * 8
+    batch = {"label": torch.tensor([1, 2, 3]), "boxes": torch.tensor([[[0.0, 0.0, 4.0, 4.0]]] * b),
+             "sequence": torch.tensor([[1, 2], [2, -1], [3, 4]])}
+    table = build_record(epoch=3, trial="t1", sample_ids=np.arange(b), images=images, batch=batch,
+                         prediction=torch.tensor([[1, 2], [2, -1], [3, -1]]),
+                         attention=Attention(boxes=boxes, kind="glimpse"), step_logits=torch.randn(b, t, n_cls))
+    assert table.schema == record_files.RECORD_SCHEMA  # every optional column present here
+    run = RunLayout(str(tmp_path), "job", "t1")
+    record_files.write_record(run, table, 3)
+    back = record_files.read_records(run, epoch=3)
+    assert back.equals(table) and record_files.record_epochs(run) == [3]
+    assert back.column("predicted_sequence").to_pylist() == [[1, 2], [2], [3]]
+    assert back.column("label_sequence").to_pylist() == [[1, 2], [2], [3, 4]]

@@ -22,7 +22,7 @@ from jobs.api.spec import (
     load_spec,
 )
 from jobs.run.checks import check_model
-from jobs.run.tune import apply_params, search_space
+from jobs.run.search import apply_params, search_space
 
 BASE = {"data": {"path": "/tmp/ds"}, "model": {"name": "ram-cluttered60"}}
 

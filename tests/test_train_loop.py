@@ -11,8 +11,9 @@ from torch import nn
 from jobs.api.spec import JobSpec
 from jobs.data.recipes import build_recipe
 from jobs.data.store import write_dataset
-from jobs.run import records, storage
-from jobs.run.loop import NonFiniteLossError, fit, run_dir
+from jobs.run import record_files, storage
+from jobs.run.layout import RunLayout
+from jobs.run.loop import NonFiniteLossError, fit
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +45,14 @@ def test_fit_reports_every_epoch_with_records_and_complete_checkpoints(digits28,
     assert set(state) >= {"model", "optimizers", "epoch", "spec", "metrics"}
     assert JobSpec.from_dict(state["spec"]) == spec
     # The record: one row per probe image, boxes (T, K, 4) in pixels of the 28x28 image.
-    table = records.read_records(run_dir(spec), epoch=1)
-    assert table.num_rows == 4 and records.record_epochs(run_dir(spec)) == [0, 1]
+    run = RunLayout.of(spec)
+    table = record_files.read_records(run, epoch=1)
+    assert table.num_rows == 4 and record_files.record_epochs(run) == [0, 1]
+    assert table.schema == record_files.record_schema(table.column_names)
     row = table.slice(0, 1).to_pylist()[0]
     assert len(row["boxes"]) == row["steps"] * row["patches"] * 4 == 2 * 1 * 4
     assert len(row["image"]) == 28 * 28 and row["gt_boxes"]
-    assert len(storage.read_json(storage.join(run_dir(spec), "metrics.json"))) == 2
+    assert len(storage.read_json(run.metrics)) == 2
 
 
 def test_resume_continues_the_epoch_count_and_weights(digits28, tmp_path):

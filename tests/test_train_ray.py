@@ -14,8 +14,8 @@ from attention_models import list_models
 from jobs.api.spec import JobSpec, SpecError
 from jobs.data.recipes import build_recipe
 from jobs.data.store import write_dataset
-from jobs.run import records, storage
-from jobs.run.loop import run_dir
+from jobs.run import record_files, storage
+from jobs.run.layout import RunLayout
 from jobs.run.train import run_train
 from jobs.run.tune import run_tune
 
@@ -66,7 +66,7 @@ def test_two_workers_report_metrics_record_and_checkpoint(ray_session, datasets,
     assert result.error is None
     assert result.metrics["epoch"] == 0 and "val_accuracy" in result.metrics and "attention_iou" in result.metrics
     assert result.checkpoint_path and os.path.exists(os.path.join(result.checkpoint_path, "state.pt"))
-    table = records.read_records(result.run_dir, epoch=0)
+    table = record_files.read_records(RunLayout.at(result.run_dir), epoch=0)
     assert table is not None and table.num_rows == 4
 
 
@@ -75,7 +75,7 @@ def test_restarted_run_resumes_from_its_last_checkpoint(ray_session, datasets, t
     run_train(one)
     two = _spec(datasets, tmp_path, name="resume", scaling={"num_workers": 1}, optim={"epochs": 3})
     result = run_train(two)
-    history = storage.read_json(storage.join(run_dir(two), "metrics.json"))
+    history = storage.read_json(RunLayout.of(two).metrics)
     assert [h["epoch"] for h in history] == [0, 1, 2]
     assert result.metrics["epoch"] == 2
 
@@ -87,7 +87,7 @@ def _kill_a_worker_after_first_epoch(spec: JobSpec, killed: list[int]) -> None:
 
     # This session's dashboard by address: auto-detection fails when another Ray runs on the machine.
     dashboard = "http://" + ray._private.worker._global_node.webui_url
-    uri = storage.join(run_dir(spec), "metrics.json")
+    uri = RunLayout.of(spec).metrics
     deadline = time.time() + 240
     pids: list[int] = []
     while time.time() < deadline and not pids:  # find the workers while they start
@@ -111,7 +111,7 @@ def test_killed_worker_restarts_from_checkpoint_and_finishes(ray_session, datase
     killer.join()
     assert killed, "no Ray Train worker was found to kill"
     assert result.error is None and result.metrics["epoch"] == 7
-    epochs = [h["epoch"] for h in storage.read_json(storage.join(run_dir(spec), "metrics.json"))]
+    epochs = [h["epoch"] for h in storage.read_json(RunLayout.of(spec).metrics)]
     assert epochs == list(range(8))
 
 
@@ -134,22 +134,29 @@ def test_tune_four_trials_with_asha_names_a_best_trial(ray_session, datasets, tm
     assert result.best_trial in trials
     assert set(result.best_config) == {"model.num_glimpses", "optim.lr"}
     assert all("attention_iou" in r and "param.model.num_glimpses" in r for r in table)
-    assert "val_accuracy" in result.best_metrics
+    # The tie rule (tiny trials often tie on val_accuracy): the best value of any epoch of any trial, the
+    # first to reach it (fewest epochs, then steps), then the smallest trial id.
+    top = max(r["val_accuracy"] for r in table)
+    assert result.best_metrics["val_accuracy"] == top
+    first = min((r["epoch"], r["step"], r["trial"]) for r in table if r["val_accuracy"] == top)
+    assert (result.best_metrics["epoch"], result.best_metrics["step"], result.best_trial) == first
     assert result.best_checkpoint and os.path.exists(os.path.join(result.best_checkpoint, "state.pt"))
-    # The same job again (as after a restart of its driver) restores the tuner instead of starting over.
+    assert storage.read_json(RunLayout.of(spec).best)["best_trial"] == result.best_trial
+    # The same job again (as after a restart of its driver) restores the tuner instead of starting over,
+    # and names the same best trial (Tune's own result order differs after a restore).
     again = run_tune(spec)
     assert {r["trial"] for r in storage.read_table(again.trials_table).to_pylist()} == trials
     assert again.best_trial == result.best_trial
 
 
 def _tune_state(spec: JobSpec) -> tuple[dict[str, float], float]:
-    """(finished trial -> mtime of its result.json, newest mtime of the tuner's saved state)."""
-    base = os.path.join(run_dir(spec), "trials")  # run_dir(spec, trial) for each trial
+    """(finished trial -> mtime of its result file, newest mtime of the tuner's saved state)."""
+    run = RunLayout.of(spec)
     done = {}
-    for trial in os.listdir(base) if os.path.isdir(base) else []:
-        if os.path.exists(os.path.join(base, trial, "result.json")):
-            done[trial] = os.path.getmtime(os.path.join(base, trial, "result.json"))
-    tuner = os.path.join(spec.storage_path, f"{spec.name}-tuner")
+    for trial in os.listdir(run.trials_dir) if os.path.isdir(run.trials_dir) else []:
+        if os.path.exists(run.for_trial(trial).result):
+            done[trial] = os.path.getmtime(run.for_trial(trial).result)
+    tuner = run.tuner_dir
     states = [os.path.getmtime(os.path.join(tuner, f)) for f in os.listdir(tuner)
               if f.startswith("experiment_state")] if os.path.isdir(tuner) else []
     return done, max(states, default=0.0)
@@ -190,7 +197,7 @@ def test_tune_job_killed_mid_run_resumes_its_trials(datasets, tmp_path):
     assert len(done) == 1
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    table = storage.read_table(storage.join(run_dir(spec), "trials.parquet")).to_pylist()
+    table = storage.read_table(RunLayout.of(spec).trials_table).to_pylist()
     trials = {r["trial"] for r in table}
     assert set(done) <= trials and len(trials) == 2, "the restarted job did not restore the same trials"
     assert sorted({r["param.model.num_glimpses"] for r in table}) == [1, 2]
@@ -198,6 +205,6 @@ def test_tune_job_killed_mid_run_resumes_its_trials(datasets, tmp_path):
     assert len(after) == 2
     assert all(after[t] == m for t, m in done.items()), "a trial that had finished was run again"
     for t in trials:
-        epochs = [h["epoch"] for h in storage.read_json(storage.join(run_dir(spec, t), "metrics.json"))]
+        epochs = [h["epoch"] for h in storage.read_json(RunLayout.of(spec, t).metrics)]
         assert epochs == [0, 1, 2]
-    assert storage.read_json(storage.join(run_dir(spec), "best.json"))["best_trial"] in trials
+    assert storage.read_json(RunLayout.of(spec).best)["best_trial"] in trials

@@ -22,7 +22,7 @@ def check_model(spec: JobSpec) -> None:
         msg = str(exc)
         raise SpecError(msg if msg.startswith("model") else f"model.{msg}") from None
     if spec.kind == "tune":
-        from jobs.run.tune import search_space
+        from jobs.run.search import search_space
 
         search_space(spec)
 

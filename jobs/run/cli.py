@@ -28,9 +28,9 @@ def _progress(spec: JobSpec, stop: threading.Event) -> None:
     from tqdm import tqdm
 
     from jobs.run import storage
-    from jobs.run.loop import run_dir
+    from jobs.run.layout import RunLayout
 
-    uri = storage.join(run_dir(spec), "metrics.json")
+    uri = RunLayout.of(spec).metrics
     with tqdm(total=spec.optim.epochs, desc=f"{spec.model.name}", unit="epoch") as bar:
         while not stop.wait(1.0):
             hist = storage.read_json(uri, [])

@@ -1,7 +1,7 @@
 """The driver a Ray Job runs: `python -m jobs.run.entrypoint SPEC.json` (a path, or a pyarrow URI).
 
 It connects to the cluster it runs on (Ray Jobs sets RAY_ADDRESS), runs the train or tune job, and
-writes `result.json` into the run directory, which the job service reads back.
+writes its result into the run directory (RunLayout.result), which the job service reads back.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from cluster import connect
 from jobs.api.spec import JobSpec, load_spec
 from jobs.run import storage
+from jobs.run.layout import RunLayout
 
 
 def main(argv: list[str]) -> int:
@@ -31,7 +32,7 @@ def main(argv: list[str]) -> int:
 
         result = run_tune(spec)
     out = dataclasses.asdict(result)
-    storage.write_json(storage.join(result.run_dir, "result.json"), out)
+    storage.write_json(RunLayout.of(spec).result, out)
     print(f"result: {out}", flush=True)
     return 1 if getattr(result, "error", None) else 0
 

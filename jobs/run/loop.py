@@ -28,18 +28,12 @@ from jobs.api.spec import JobSpec
 from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
 from jobs.data.store import read_manifest, read_split
-from jobs.run import records, storage
+from jobs.run import record_files, records, storage
+from jobs.run.layout import RunLayout
 
 
 class NonFiniteLossError(FloatingPointError):
     """The loss went NaN/inf: training stops at once, naming the step and every loss term."""
-
-
-def run_dir(spec: JobSpec, trial: str = "") -> str:
-    """Where Foveate's own outputs of a run go (metrics, attention records), beside Ray's checkpoints."""
-    base = storage.join(spec.storage_path if "://" in spec.storage_path else os.path.expanduser(spec.storage_path),
-                        spec.name or "run")
-    return storage.join(base, "trials", trial) if trial else base
 
 
 def data_fields(spec: JobSpec, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -253,12 +247,13 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
         state = None
         if rank == 0:
             metrics.update(evaluate(raw, val, spec, device))
+            files = RunLayout.of(spec, trial)  # where this run's (or trial's) metrics and records go
             if probe is not None and len(probe):
                 table = attention_record(raw, probe, spec, device, epoch, trial)
-                records.write_record(run_dir(spec, trial), table, epoch)
-            history = storage.read_json(storage.join(run_dir(spec, trial), "metrics.json"), [])
+                record_files.write_record(files, table, epoch)
+            history = storage.read_json(files.metrics, [])
             history = [h for h in history if h["epoch"] < epoch] + [metrics]
-            storage.write_json(storage.join(run_dir(spec, trial), "metrics.json"), history)
+            storage.write_json(files.metrics, history)
             state = {
                 "model": raw.state_dict(),
                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()},

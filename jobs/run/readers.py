@@ -1,12 +1,7 @@
 """Read what a running or finished job wrote into its run directory (local path or pyarrow URI).
 
-Layout (jobs/run/loop.py, jobs/run/tune.py, jobs/run/entrypoint.py):
-    <run_dir>/metrics.json                      train: one dict per reported epoch (rank 0 rewrites it)
-    <run_dir>/attention/epoch=NNNN.parquet      train: attention records
-    <run_dir>/trials/<trial>/metrics.json       tune: the same per trial
-    <run_dir>/trials/<trial>/attention/...      tune: the same per trial
-    <run_dir>/trials.parquet, best.json         tune: written when the search ends
-    <run_dir>/result.json                       the driver's result
+The names of the files are jobs/run/layout.py's (RunLayout); the attention records' are
+jobs/run/record_files.py's. Nothing here imports torch or Ray: the job service reads runs through this.
 """
 
 from __future__ import annotations
@@ -17,20 +12,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from jobs.run import records, storage
+from jobs.run import record_files, storage
+from jobs.run.layout import RunLayout
 
 
 def trial_ids(run_dir: str) -> list[str]:
     """Trials of a tune job that have written anything yet, sorted."""
-    fs, path = storage.resolve(storage.join(run_dir, "trials"))
+    fs, path = storage.resolve(RunLayout.at(run_dir).trials_dir)
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         return []
     infos = fs.get_file_info(pafs.FileSelector(path))
     return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
-
-
-def trial_dir(run_dir: str, trial: str) -> str:
-    return storage.join(run_dir, "trials", trial) if trial else run_dir
 
 
 def numeric(m: dict[str, Any]) -> dict[str, float]:
@@ -40,10 +32,11 @@ def numeric(m: dict[str, Any]) -> dict[str, float]:
 
 def epoch_metrics(run_dir: str, kind: str) -> list[tuple[str, int, dict[str, float]]]:
     """(trial, epoch, metrics) of every epoch reported so far; trial is "" for train jobs."""
+    run = RunLayout.at(run_dir)
     out = []
     for trial in trial_ids(run_dir) if kind == "tune" else [""]:
         try:
-            history = storage.read_json(storage.join(trial_dir(run_dir, trial), "metrics.json"), [])
+            history = storage.read_json(run.for_trial(trial).metrics, [])
         except (OSError, ValueError):  # caught mid-rewrite on a filesystem without atomic moves
             continue
         for m in history:
@@ -53,8 +46,9 @@ def epoch_metrics(run_dir: str, kind: str) -> list[tuple[str, int, dict[str, flo
 
 
 def read_result(run_dir: str) -> dict[str, Any] | None:
+    """The driver's result (TrainResult or TuneResult as a dict), or None before it wrote one."""
     try:
-        return storage.read_json(storage.join(run_dir, "result.json"), None)
+        return storage.read_json(RunLayout.at(run_dir).result, None)
     except (OSError, ValueError):
         return None
 
@@ -62,11 +56,11 @@ def read_result(run_dir: str) -> dict[str, Any] | None:
 def trials(run_dir: str) -> tuple[list[dict[str, Any]], bool, str]:
     """(rows, complete, best_trial): the trials table once the search has written it, else rows read
     live from each trial's metrics (no params yet)."""
-    table_uri = storage.join(run_dir, "trials.parquet")
-    fs, path = storage.resolve(table_uri)
+    run = RunLayout.at(run_dir)
+    fs, path = storage.resolve(run.trials_table)
     if fs.get_file_info(path).type == pafs.FileType.File:
-        rows = storage.read_table(table_uri).to_pylist()
-        best = storage.read_json(storage.join(run_dir, "best.json"), {}) or {}
+        rows = storage.read_table(run.trials_table).to_pylist()
+        best = storage.read_json(run.best, {}) or {}
         return [_clean(r) for r in rows], True, str(best.get("best_trial") or "")
     rows = [{"trial": t, "epoch": e, **m} for t, e, m in epoch_metrics(run_dir, "tune")]
     return rows, False, ""
@@ -79,8 +73,8 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 def attention(run_dir: str, trial: str, epoch: int | None) -> tuple[list[int], int, pa.Table | None]:
     """(epochs with a record, the epoch chosen, its table); epoch None = the latest. (…, -1, None) when
     nothing is recorded yet; raises LookupError for an epoch without a record."""
-    rd = trial_dir(run_dir, trial)
-    epochs = records.record_epochs(rd)
+    layout = RunLayout.at(run_dir, trial)
+    epochs = record_files.record_epochs(layout)
     if not epochs:
         if epoch is not None:
             raise LookupError(f"epoch {epoch} has no attention record yet (none recorded)")
@@ -88,4 +82,4 @@ def attention(run_dir: str, trial: str, epoch: int | None) -> tuple[list[int], i
     chosen = epochs[-1] if epoch is None else epoch
     if chosen not in epochs:
         raise LookupError(f"epoch {chosen} has no attention record; recorded epochs: {epochs}")
-    return epochs, chosen, records.read_records(rd, chosen)
+    return epochs, chosen, record_files.read_records(layout, chosen)

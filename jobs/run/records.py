@@ -1,14 +1,6 @@
-"""Attention records: what each model looked at, per probe image and epoch, as Parquet.
+"""Attention records from a model's output: what each model looked at, per probe image and epoch.
 
-Schema (one row per probe sample):
-    sample_id int64, epoch int32, trial string ("" for train jobs),
-    image binary (raw uint8, height x width x channels), height, width, channels int32,
-    label int64, prediction int64, label_sequence / predicted_sequence list<int64> (sequence models),
-    kind string ("glimpse" | "scale" | "granularity"),
-    boxes list<float32> flattened (T, K, 4) x0, y0, x1, y1 in image pixels, steps int32 (T), patches int32 (K),
-    gt_boxes list<float32> flattened (M, 4) (NaN rows dropped),
-    step_probs list<float32> (T) the true-class probability per step/scale where the family has one,
-    step_predictions list<int64> (T) the predicted class per scale where the family has one.
+The schema and the files (written and read back without torch) are jobs/run/record_files.py's.
 """
 
 from __future__ import annotations
@@ -20,7 +12,7 @@ from torch import Tensor
 
 from attention_models import Attention
 from attention_models.sampling import box_iou
-from jobs.run import storage
+from jobs.run.record_files import record_schema
 
 
 def attention_iou(attention: Attention, gt_boxes: Tensor) -> Tensor:
@@ -79,26 +71,5 @@ def build_record(
         label = batch["label"].cpu().view(-1, 1, 1).expand(-1, probs.shape[1], 1)
         cols["step_probs"] = pa.array(probs.gather(-1, label).squeeze(-1).tolist(), pa.list_(pa.float32()))
         cols["step_predictions"] = pa.array(probs.argmax(-1).tolist(), pa.list_(pa.int64()))
-    return pa.table(cols)
+    return pa.Table.from_pydict(cols, schema=record_schema(cols))
 
-
-def write_record(run_dir: str, table: pa.Table, epoch: int) -> str:
-    uri = storage.join(run_dir, "attention", f"epoch={epoch:04d}.parquet")
-    storage.write_table(uri, table)
-    return uri
-
-
-def read_records(run_dir: str, epoch: int | None = None) -> pa.Table | None:
-    """The attention record of `epoch` (the latest when None), or None when the run wrote none yet."""
-    files = storage.list_files(storage.join(run_dir, "attention"), ".parquet")
-    if not files:
-        return None
-    if epoch is None:
-        return storage.read_table(files[-1])
-    wanted = storage.join(run_dir, "attention", f"epoch={epoch:04d}.parquet")
-    return storage.read_table(wanted) if wanted in files else None
-
-
-def record_epochs(run_dir: str) -> list[int]:
-    files = storage.list_files(storage.join(run_dir, "attention"), ".parquet")
-    return [int(f.rsplit("=", 1)[1].split(".")[0]) for f in files]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from jobs.api.spec import JobSpec, SpecError
+from jobs.run import storage
 from jobs.run.checks import check_resources, check_spec
-from jobs.run.loop import run_dir, train_loop_per_worker
+from jobs.run.layout import RunLayout
+from jobs.run.loop import train_loop_per_worker
 
 
 @dataclass
@@ -19,16 +20,14 @@ class TrainResult:
     error: str | None = None
 
 
-def _storage(spec: JobSpec) -> str:
-    return spec.storage_path if "://" in spec.storage_path else os.path.abspath(os.path.expanduser(spec.storage_path))
-
-
-def build_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None, name: str | None = None):
-    """The TorchTrainer of a spec (the same for a train job and for one trial of a tune job)."""
+def build_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None):
+    """The TorchTrainer of a spec (the same for a train job and for one trial of a tune job); its Ray
+    Train run is the layout's `train_run` (`<name>`, or `<name>-<trial>` for a trial)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     s = spec.scaling
+    layout = RunLayout.of(spec, trial)
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"spec": spec.to_dict(), "trial": trial},
@@ -37,8 +36,8 @@ def build_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None,
             resources_per_worker={"CPU": s.cpus_per_worker, **({"GPU": 1} if s.use_gpu else {})}),
         run_config=RunConfig(
             # Named after the job (never a timestamp): a restarted job finds its checkpoints and resumes.
-            name=name or spec.name or "run",
-            storage_path=_storage(spec),
+            name=layout.train_name,
+            storage_path=layout.storage,
             checkpoint_config=CheckpointConfig(
                 num_to_keep=spec.checkpoint.keep,
                 checkpoint_score_attribute=spec.checkpoint.score,
@@ -56,12 +55,11 @@ def run_train(spec: JobSpec) -> TrainResult:
     check_spec(spec)
     check_resources(spec)
     result = build_trainer(spec).fit()
-    from jobs.run import storage
-
-    history = storage.read_json(storage.join(run_dir(spec), "metrics.json"), [])
+    layout = RunLayout.of(spec)
+    history = storage.read_json(layout.metrics, [])
     return TrainResult(
         metrics=history[-1] if history else (result.metrics or {}),
         checkpoint_path=result.checkpoint.path if result.checkpoint else None,
-        run_dir=run_dir(spec),
+        run_dir=layout.root,
         error=str(result.error) if result.error else None,
     )

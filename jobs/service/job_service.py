@@ -31,6 +31,7 @@ from jobs.api.spec import JobSpec, SpecError
 from jobs.api.states import FINAL, WITH_RAY
 from jobs.run import readers as run_readers
 from jobs.run import storage
+from jobs.run.layout import RunLayout
 from jobs.service.catalog import Catalog, JobNotFound, JobRecord
 
 log = logging.getLogger("foveate.service")
@@ -184,7 +185,7 @@ class JobService:
             # Again here: a job queued under an earlier service's roots must not write outside these.
             paths.under_roots("storage_path", rec.spec.get("storage_path") or rec.run_dir, self.config.storage_roots)
             paths.under_roots("storage_path", rec.run_dir, self.config.storage_roots)
-            spec_uri = storage.join(rec.run_dir, "spec.json")
+            spec_uri = RunLayout.at(rec.run_dir).spec
             storage.write_json(spec_uri, rec.spec)
         except SpecError as exc:
             self._transition(rec.id, "FAILED", from_states=("QUEUED",), reason="outside the storage roots",
@@ -192,7 +193,7 @@ class JobService:
             return
         except Exception as exc:  # OSError and pyarrow's errors: a retry would fail the same way
             self._transition(rec.id, "FAILED", from_states=("QUEUED",), reason="run directory not writable",
-                             error=f"cannot write {rec.run_dir}/spec.json: {type(exc).__name__}: {exc}")
+                             error=f"cannot write {RunLayout.at(rec.run_dir).spec}: {type(exc).__name__}: {exc}")
             return
         entrypoint = f"{self.config.driver} {shlex.quote(spec_uri)}"
         try:
@@ -340,9 +341,7 @@ class JobService:
 
 
 def _run_dir(spec: JobSpec) -> str:
-    from jobs.run.loop import run_dir
-
-    return run_dir(spec)
+    return RunLayout.of(spec).root
 
 
 _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")

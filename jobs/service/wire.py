@@ -17,6 +17,7 @@ from jobs.api.spec_proto import spec_dict_to_proto, value_to_proto
 from jobs.api.states import STATE_TO_PROTO
 from jobs.api.tables import RECORD_FIELDS
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
+from jobs.run.layout import RunLayout
 from jobs.service.catalog import JobRecord
 
 
@@ -41,7 +42,7 @@ def job_to_proto(rec: JobRecord) -> pb.Job:
         ray_job_id=rec.ray_job_id, run_dir=rec.run_dir, error=rec.error, created=timestamp(rec.created),
         cancel_requested=rec.cancel_requested)
     if rec.kind == "train":
-        msg.attention_dir = f"{rec.run_dir}/attention"
+        msg.attention_dir = RunLayout.at(rec.run_dir).attention_dir
     if rec.started is not None:
         msg.started.CopyFrom(timestamp(rec.started))
     if rec.finished is not None:
