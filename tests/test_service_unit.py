@@ -440,3 +440,35 @@ def test_committed_stubs_match_the_protos(tmp_path):
     for generated in (tmp_path / "foveate" / "v1").iterdir():
         committed = codegen.HERE / "foveate" / "v1" / generated.name
         assert committed.read_text() == generated.read_text(), f"run `python -m jobs.proto.codegen`: {generated.name}"
+
+
+def test_the_service_validates_a_spec_without_torch(tmp_path):
+    """Submission runs the one validation (model config, search space, dataset) in the service's process,
+    which never imports torch or the training code (jobs.service's import contract says so statically;
+    this says so at run time, through the lazy exports of attention_models and jobs.data)."""
+    import json
+    import subprocess
+    import sys
+
+    from jobs.data import build_recipe, write_dataset
+
+    splits = {s: build_recipe("cluttered60", count=4, seed=0, split=s) for s in ("train", "test")}
+    data = write_dataset(str(tmp_path / "data"), splits, {"recipe": "cluttered60", "seed": 0})
+    code = f"""
+import sys
+from jobs.api.spec import JobSpec, SpecError
+from jobs.run.checks import check_spec
+from jobs.service import job_service, server, wire
+wire.models_to_proto()
+spec = {{"kind": "tune", "tune": {{}}, "scaling": {{"num_workers": 1}}, "data": {{"path": {json.dumps(data)}}}}}
+check_spec(JobSpec.from_dict(spec))
+try:
+    check_spec(JobSpec.from_dict({{**spec, "model": {{"overrides": {{"num_glimpses": 0}}}}}}))
+    raise SystemExit("a bad override passed")
+except SpecError as exc:
+    assert str(exc).startswith("model.num_glimpses"), exc
+loaded = sorted(m for m in ("torch", "torchvision", "ray.train", "ray.tune") if m in sys.modules)
+assert not loaded, f"validation imported {{loaded}}"
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

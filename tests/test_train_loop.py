@@ -154,12 +154,12 @@ def test_the_loop_runs_the_attention_init_then_alternates_the_phases(tmp_path, m
     # Step 0 is the APN initialisation (no call to losses); steps 1 and 2 alternate; evaluation asks for all.
     assert phases[:2] == ["apn", "classifiers"] and set(phases[2:]) == {None}
     assert {"train_apn_init", "train_rank", "train_cls_scale1", "train_cls_fused"} <= set(last)
-    row = records.read_records(run_dir(spec), epoch=0).slice(0, 1).to_pylist()[0]
+    row = record_files.read_records(RunLayout.of(spec), epoch=0).slice(0, 1).to_pylist()[0]
     assert len(row["step_probs"]) == len(row["step_predictions"]) == 2  # one per scale
 
 
 def test_a_family_without_attention_init_trains_on_its_losses_from_the_first_step(digits28, tmp_path):
     last = fit(_spec(digits28, tmp_path, epochs=1, attention_init_steps=2), lambda m, s: None)
     assert "train_classification" in last and not any("init" in k for k in last)
-    row = records.read_records(run_dir(_spec(digits28, tmp_path)), epoch=0).slice(0, 1).to_pylist()[0]
+    row = record_files.read_records(RunLayout.of(_spec(digits28, tmp_path)), epoch=0).slice(0, 1).to_pylist()[0]
     assert row.get("step_probs") is None  # RAM's records carry no per-step logits

@@ -225,8 +225,8 @@ class JobSpec:
         """
         from jobs.api.paths import absolute
 
-        return self.replace(data=dataclasses.replace(self.data, path=absolute(self.data.path, base)),
-                            storage_path=absolute(self.storage_path, base))
+        return self.replace(data=dataclasses.replace(self.data, path=absolute(self.data.path, base, field="data.path")),
+                            storage_path=absolute(self.storage_path, base, field="storage_path"))
 
 
 _ADAPTER = TypeAdapter(JobSpec)

@@ -38,12 +38,11 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from torch import Tensor
 
-from jobs.api import paths
-
+from .manifest import MANIFEST, SCHEMA_VERSION, read_manifest, resolve
 from .samples import SampleSet, concat
 
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
+__all__ = ["MANIFEST", "SCHEMA_VERSION", "read_manifest", "resolve"]  # with the writers and readers below
+
 BOX_TYPE = pa.list_(pa.list_(pa.float32(), 4))
 SCHEMA = pa.schema(
     [
@@ -57,13 +56,6 @@ SCHEMA = pa.schema(
 )
 # Keeps each shard's image column far below the 2 GiB that 32-bit binary offsets can address.
 _MAX_SHARD_BYTES = 512 << 20
-_MANIFEST_KEYS = ("schema_version", "image_size", "class_names", "max_boxes", "counts", "shards")
-
-
-def resolve(path_or_uri: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path inside it) for a local path or a URI such as file://, s3:// or gs://, as the
-    path policy reads it (jobs.api.paths.filesystem: the same `~` and schemes as run storage)."""
-    return paths.filesystem(path_or_uri)
 
 
 def _padded_lists(values: np.ndarray, pad_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,27 +210,6 @@ def write_dataset(
             fs.delete_dir(work)
         raise
     return os.fspath(out)
-
-
-def read_manifest(path_or_uri: str | os.PathLike) -> dict[str, Any]:
-    """The dataset's manifest.json, checked for the keys readers need."""
-    fs, root = resolve(path_or_uri)
-    where = f"{root}/{MANIFEST}"
-    if not fs.get_file_info(where).is_file:
-        raise FileNotFoundError(f"{where}: not found (not a Foveate dataset, or its build did not finish)")
-    with fs.open_input_stream(where) as f:
-        try:
-            manifest = json.loads(f.read())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{where}: not valid JSON ({exc})") from None
-    missing = [k for k in _MANIFEST_KEYS if k not in manifest]
-    if missing:
-        raise ValueError(f"{where}: missing key {missing[0]!r}")
-    if manifest["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(
-            f"{where}: schema_version {manifest['schema_version']}, this reader knows {SCHEMA_VERSION}"
-        )
-    return manifest
 
 
 def _lists_to_padded(col: pa.Array, width: int, fill: float, dtype, what: str) -> np.ndarray:

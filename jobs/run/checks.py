@@ -31,7 +31,7 @@ def check_data(spec: JobSpec) -> dict[str, Any]:
     """The dataset exists, has the named splits, and allows the augmentation asked for; returns its
     manifest. Run before Ray starts a worker (there a bad path would fail on every worker, be retried
     by the failure policy, and end in a traceback)."""
-    from jobs.data.store import read_manifest
+    from jobs.data.manifest import read_manifest
 
     try:
         manifest = read_manifest(spec.data.path)

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from jobs.api.paths import absolute
+from jobs.api.paths import DEFAULT_STORAGE_ROOT, absolute
 from jobs.run import storage
 
 if TYPE_CHECKING:
@@ -76,8 +76,10 @@ class RunLayout:
 
     @classmethod
     def of(cls, spec: JobSpec, trial: str = "") -> RunLayout:
-        """The layout of `spec`'s run (or of its trial `trial`)."""
-        return cls(absolute(spec.storage_path), spec.name or DEFAULT_NAME, trial)
+        """The layout of `spec`'s run (or of its trial `trial`). An empty `storage_path` means the
+        runner's default root (the CLI and the service fill in their own before a run starts)."""
+        return cls(absolute(spec.storage_path or DEFAULT_STORAGE_ROOT, field="storage_path"),
+                   spec.name or DEFAULT_NAME, trial)
 
     @classmethod
     def at(cls, run_dir: str, trial: str = "") -> RunLayout:

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Any
 
-from attention_models import model_config, model_family
+from attention_models.registry import model_config, model_family
 from jobs.api.spec import JobSpec, OptimSpec, SpecError
 
 # The hyperparameters that matter for each family (papers.md), ready to use by name.
