@@ -10,6 +10,7 @@ import dataclasses
 import sys
 
 from cluster import connect
+from jobs.api import paths
 from jobs.api.spec import JobSpec, load_spec
 from jobs.run import storage
 from jobs.run.layout import RunLayout
@@ -21,7 +22,7 @@ def main(argv: list[str]) -> int:
         return 2
     # The job service writes the spec beside the run, which may be on s3:// or gs://.
     uri = argv[0]
-    spec = JobSpec.from_dict(storage.read_json(uri)) if "://" in uri else load_spec(uri)
+    spec = JobSpec.from_dict(storage.read_json(uri)) if paths.is_uri(uri) else load_spec(uri)
     connect("auto")
     if spec.kind == "train":
         from jobs.run.train import run_train
