@@ -8,6 +8,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (derandomize, no example database): a search that
+# could find a new failing input on some CI run and not another is a flaky test. To hunt for new inputs
+# locally: `pytest --hypothesis-profile=explore`.
+settings.register_profile("foveate", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", max_examples=2000, deadline=None)
+settings.load_profile("foveate")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

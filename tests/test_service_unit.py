@@ -11,6 +11,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_junk import JUNK, with_junk
 
 from cluster.jobs_api import ClusterSnapshot, NodeInfo, RayJob
 from jobs.api.spec import JobSpec, SpecError
@@ -116,25 +117,16 @@ def test_client_side_conversion_never_coerces(bad, message):
     assert str(err.value).startswith(message)
 
 
-_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8),
-                  st.lists(st.one_of(st.integers(), st.floats()), max_size=3), st.dictionaries(st.text(max_size=3),
-                                                                                            st.integers(), max_size=2))
 _WIRE_PATHS = ["kind", "name", "storage_path", "model", "model.name", "model.overrides", "data.path", "data.max_shift",
                "data.max_train_samples", "data.min_crop", "optim.lr", "optim.epochs", "optim.seed", "optim.optimizer",
                "scaling.use_gpu", "scaling.cpus_per_worker", "tune", "tune.params", "tune.num_trials", "optim.nope"]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(_WIRE_PATHS), _JUNK, min_size=1, max_size=3))
+@given(st.dictionaries(st.sampled_from(_WIRE_PATHS), JUNK, min_size=1, max_size=3))
 def test_junk_through_the_wire_is_a_spec_error_on_either_side(junk):
     """The client refuses only what the proto cannot carry; the server's spec refuses the rest, both as SpecError."""
-    d = {"data": {"path": "/d"}, "kind": "tune", "tune": {}}
-    for path, value in junk.items():
-        section, _, name = path.rpartition(".")
-        if section and isinstance(d.get(section), dict):
-            d[section] = {**d[section], name: value}
-        elif not section:
-            d[name] = value
+    d = with_junk({"data": {"path": "/d"}, "kind": "tune", "tune": {}}, junk)
     try:
         wire = pb.JobSpec.FromString(spec_dict_to_proto(d).SerializeToString())
     except SpecError:

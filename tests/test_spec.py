@@ -8,6 +8,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_junk import JUNK, with_junk
 
 from jobs.api.spec import (
     CheckpointSpec,
@@ -245,9 +246,6 @@ def test_schema_carries_every_field_with_its_type_default_and_description():
 
 
 # Junk of every type at every field, in sections and free-form maps: what a client could send.
-_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8),
-                  st.lists(st.one_of(st.integers(), st.floats(), st.text(max_size=3)), max_size=3),
-                  st.dictionaries(st.text(max_size=4), st.one_of(st.integers(), st.floats()), max_size=2))
 _FIELDS = [f"{section}.{f.name}" for section, cls in (("model", ModelSpec), ("data", DataSpec), ("optim", OptimSpec),
                                                       ("scaling", ScalingSpec), ("checkpoint", CheckpointSpec),
                                                       ("tune", TuneSpec)) for f in dataclasses.fields(cls)]
@@ -255,15 +253,9 @@ _FIELDS += [f.name for f in dataclasses.fields(JobSpec)] + ["optim.nope", "nope"
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.dictionaries(st.sampled_from(_FIELDS), _JUNK, min_size=1, max_size=4), st.booleans())
+@given(st.dictionaries(st.sampled_from(_FIELDS), JUNK, min_size=1, max_size=4), st.booleans())
 def test_any_junk_is_a_one_line_spec_error_naming_a_field(junk, tune):
-    d = {**BASE, "data": dict(BASE["data"]), "kind": "tune" if tune else "train", "tune": {} if tune else None}
-    for path, value in junk.items():
-        section, _, name = path.rpartition(".")
-        if section and isinstance(d.get(section), dict):
-            d[section] = {**d[section], name: value}
-        elif not section:
-            d[name] = value
+    d = with_junk({**BASE, "data": dict(BASE["data"]), "kind": "tune" if tune else "train", "tune": {} if tune else None}, junk)
     try:
         spec = JobSpec.from_dict(d)
     except SpecError as exc:
