@@ -18,9 +18,12 @@ TOKEN = "test-token-0123456789"
 
 @contextlib.contextmanager
 def running_server(head: Any, db: str, *, max_running: int = 2, token: str | None = TOKEN,
+                   config: dict[str, Any] | None = None,
                    **server_kw: Any) -> Iterator[tuple[FoveateClient, JobService, int]]:
-    """A JobService over `head` with its gRPC server on 127.0.0.1:<free port>, and a client of it."""
-    config = ServiceConfig(db_path=db, max_running=max_running, poll_interval=0.5, watch_interval=0.3)
+    """A JobService over `head` with its gRPC server on 127.0.0.1:<free port>, and a client of it;
+    `config` sets further ServiceConfig fields, `server_kw` create_server's."""
+    config = ServiceConfig(db_path=db, max_running=max_running, poll_interval=0.5, watch_interval=0.3,
+                           **(config or {}))
     service = JobService(config, RayJobsAPI(head.dashboard_url, head.token())).start()
     server, port = create_server("127.0.0.1:0", service, token=token, **server_kw)
     server.start()
