@@ -25,6 +25,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import text_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -173,7 +174,9 @@ class Probe:
             self.calls += 1
             self.seconds[rpc] = self.seconds.get(rpc, 0.0) + time.monotonic() - t0
             if code not in ALLOWED:
-                asked = str(request).replace(MEGA, "<1 MB>")[:300]
+                asked = text_format.MessageToString(request, as_one_line=True).replace(MEGA, "<1 MB>")[:300]
+                if rpc == "SubmitJob":
+                    asked = f"data.path={request.spec.data.path[:80]!r} storage_path={request.spec.storage_path[:80]!r} {asked}"
                 self.unexpected.append(f"{rpc} -> {code.name}: {details[:300]} | {asked}")
         return code, answer
 
@@ -303,27 +306,36 @@ def test_cancels_racing_submits_and_dispatches_never_let_a_job_run(ray_head, san
     ray = RayJobsAPI(ray_head.dashboard_url, ray_head.token())
     made: list[str] = []
     try:
-        with running_server(ray_head, str(db / "c.db"), max_running=1) as (client, service, _):
+        with running_server(ray_head, str(db / "c.db"), max_running=2) as (client, service, _):
             probe = Probe(client)
             msg = client.spec_message(spec)
-            for round_ in range(4):
-                key = f"race-{round_}"
-                ids: list[str] = []
+            handed: list[str] = []  # jobs cancelled only once Ray had them (PENDING or later)
 
-                def submit_and_cancel(delay: float, key=key, ids=ids):
-                    code, answer = probe("SubmitJob", pb.SubmitJobRequest(spec=msg, owner="racer", request_id=key))
-                    if code == S.OK:
-                        ids.append(answer.job.id)
-                        time.sleep(delay)
-                        probe("CancelJob", pb.CancelJobRequest(job_id=answer.job.id))
+            def submit_and_cancel(key: str, when: str, ids: list[str]) -> None:
+                code, answer = probe("SubmitJob", pb.SubmitJobRequest(spec=msg, owner="racer", request_id=key))
+                if code != S.OK:
+                    return
+                ids.append(answer.job.id)
+                if when == "handed":  # wait for the dispatch, then cancel while Ray is starting it
+                    deadline = time.monotonic() + 30
+                    while state_name(client.get(answer.job.id).state) == "QUEUED" and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    handed.append(answer.job.id)
+                elif when != "now":
+                    time.sleep(float(when))  # somewhere in the dispatch
+                probe("CancelJob", pb.CancelJobRequest(job_id=answer.job.id))
 
-                threads = [threading.Thread(target=submit_and_cancel, args=(d,)) for d in (0.0, 0.0, 0.05, 0.3)]
+            for round_ in range(3):
+                retried: list[str] = []  # one key, submitted and cancelled from three threads
+                runs = [(f"race-{round_}", when, retried) for when in ("now", "now", "0.05")]
+                runs += [(f"race-{round_}-{when}", when, made) for when in ("0.2", "handed")]
+                threads = [threading.Thread(target=submit_and_cancel, args=run) for run in runs]
                 for t in threads:
                     t.start()
                 for t in threads:
                     t.join(60)
-                assert len(set(ids)) == 1, ids  # one owner's key: one job, however the submits interleave
-                made.append(ids[0])
+                assert len(set(retried)) == 1, retried  # one owner's key: one job, however the submits interleave
+                made.append(retried[0])
             assert probe.unexpected == [], "\n".join(probe.unexpected)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:  # Ray confirms every stop (the reconciler re-asks meanwhile)
@@ -334,8 +346,11 @@ def test_cancels_racing_submits_and_dispatches_never_let_a_job_run(ray_head, san
             assert alive == [], f"Ray still runs cancelled jobs {alive}"
             for job_id in made:
                 rec = service.get(job_id)
+                print(job_id, [h[0] for h in rec.history], rec.history[-1][2])  # which race each round met
                 assert rec.state == "CANCELLED", (job_id, rec.state, rec.history)
                 assert not (Path(rec.run_dir) / "result.json").exists()
+            for job_id in handed:
+                assert "PENDING" in [h[0] for h in service.get(job_id).history]  # these raced Ray, not the queue
     finally:
         for job_id in made:  # whatever happened above, nothing of this test keeps running in Ray
             rj = ray.job(job_id)
@@ -391,6 +406,40 @@ def test_storage_paths_outside_the_root_are_refused_before_anything_is_written(r
     finally:
         for place in _away_places():
             shutil.rmtree(place, ignore_errors=True) if place.is_dir() else place.unlink()
+
+
+@NEEDS_ROOTS
+def test_paths_of_every_shape_are_answered_not_internal(ray_head, sandbox):
+    """Valid specs but for one path: data.path or storage_path of every shape (the bulk test above
+    changes other fields too, so its paths often meet another error first)."""
+    storage, db = sandbox / "storage", sandbox / "shapes"
+    db.mkdir(exist_ok=True)
+    before = _files(sandbox, (storage, db))
+    valid = spec_dict_to_proto(tiny_spec(str(sandbox / "data"), str(storage)))
+    # Not read when validating, so object stores can be named here (a data path there waits on the network).
+    storage_only = st.sampled_from([f"s3://bucket/{SENTINEL}", f"gs://bucket/{SENTINEL}", f"s3://{SENTINEL}"])
+    with running_server(ray_head, str(db / "c.db"), max_running=0, config=_roots(storage, sandbox / "data")) as (
+            client, _, _):
+        probe = Probe(client)
+
+        @settings(max_examples=300, **FUZZ)
+        @given(st.sampled_from(["data", "storage"]), st.one_of(path_strategy(sandbox), storage_only), st.booleans())
+        def check(where, path, validate_only):
+            if where == "data" and path.startswith(("s3:", "gs:")):
+                where = "storage"
+            spec = pb.JobSpec()
+            spec.CopyFrom(valid)
+            if where == "data":
+                spec.data.path = path
+            else:
+                spec.storage_path = path
+            code, answer = probe("SubmitJob", pb.SubmitJobRequest(spec=spec, validate_only=validate_only, owner="p"))
+            if code == S.OK and not validate_only:
+                probe("CancelJob", pb.CancelJobRequest(job_id=answer.job.id))
+
+        check()
+    assert probe.unexpected == [], f"{len(probe.unexpected)} of {probe.calls}:\n" + "\n".join(probe.unexpected[:40])
+    assert_nothing_written_outside(sandbox, before, (db,))
 
 
 def test_a_storage_path_under_the_root_is_written_there(ray_head, sandbox):
