@@ -1,13 +1,14 @@
-"""Load on the job service: many concurrent clients calling GetJob, ListJobs and validation-only
-SubmitJob against a real server on localhost for a bounded time.
+"""Load on the job service: many concurrent clients calling GetJob, ListJobs, validation-only
+SubmitJob and the gRPC health check against a real server on localhost for a bounded time.
 
     .venv/bin/python bench/service_load.py --seconds 20 --procs 2 --threads 8
+    .venv/bin/python bench/service_load.py --seconds 20 --watch-streams 100   # with 100 WatchJobs held open
 
 Starts a local Ray head and `foveate serve` (token on, queue paused with --max-running 0 so the seeded
 jobs never run), seeds jobs, then runs procs x threads closed-loop clients and prints requests per
 second, p50/p99 latency per call and errors (which must be zero). --server/--token target a running
-service instead (then nothing is started). The dataset the specs name is a stub manifest: validation
-checks that it exists, and no job is ever run.
+service instead (then nothing is started). The dataset the specs name is a real one of 4 images per
+split (validation reads its manifest), and no job is ever run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def _spec(data: str, out: str) -> dict:
 
 
 def _worker(address: str, token: str, ids: list[str], spec: dict, seconds: float, threads: int, seed: int, q) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     from jobs.api.client import ClientError, FoveateClient
 
     results: list[tuple[str, float, str]] = []
@@ -46,7 +50,16 @@ def _worker(address: str, token: str, ids: list[str], spec: dict, seconds: float
         mine = []
         with FoveateClient(address, token) as client:
             msg = client.spec_message(spec)
+            health = health_pb2_grpc.HealthStub(client._channel)
+
+            def check():
+                try:
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=30)
+                except grpc.RpcError as exc:
+                    raise ClientError(exc.code(), exc.details() or "") from None
+
             calls = {
+                "Health.Check": check,
                 "GetJob": lambda: client.get(rng.choice(ids)),
                 "ListJobs": lambda: client.list(page_size=20, owner=rng.choice(["", "ann", "bob"])),
                 "SubmitJob(validate_only)": lambda: client.submit(msg, validate_only=True),
@@ -77,6 +90,26 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000 if xs else float("nan")
 
 
+def _open_streams(client, ids: list[str], n: int) -> tuple[list, int]:
+    """Open `n` WatchJob streams on queued jobs (each then waits, holding a server thread); returns the
+    streams that were accepted and how many the server refused."""
+    import grpc
+
+    from jobs.proto.foveate.v1 import jobs_pb2 as pb
+
+    streams, refused = [], 0
+    for i in range(n):
+        call = client._stub.WatchJob(pb.WatchJobRequest(job_id=ids[i % len(ids)]), metadata=client._metadata)
+        try:
+            next(call)  # the replayed QUEUED state: the stream is open and waiting
+            streams.append(call)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            refused += 1
+    return streams, refused
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -86,6 +119,8 @@ def main() -> int:
     ap.add_argument("--server", default=None, help="target a running service (host:port) instead")
     ap.add_argument("--token", default=None)
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--watch-streams", type=int, default=0,
+                    help="WatchJob streams to hold open during the load (those past the server's limit are refused)")
     args = ap.parse_args()
 
     from cluster import local
@@ -93,8 +128,10 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="fvbench", dir="/tmp"))
     data = tmp / "data"
-    data.mkdir()
-    (data / "manifest.json").write_text("{}")
+    from jobs.data import build_recipe, write_dataset
+
+    write_dataset(str(data), {s: build_recipe("cluttered60", count=4, seed=0, split=s) for s in ("train", "test")},
+                  {"recipe": "cluttered60", "seed": 0})
     spec = _spec(str(data), str(tmp / "out"))
     serve = None
     address, token = args.server, args.token
@@ -117,6 +154,10 @@ def main() -> int:
             ids = [c.submit(spec, owner=random.choice(["ann", "bob"])).id for _ in range(args.seed_jobs)]
         print(f"server {address}: {len(ids)} jobs seeded; {args.procs} x {args.threads} clients for "
               f"{args.seconds:g} s", flush=True)
+        watcher = FoveateClient(address, token)
+        streams, refused = _open_streams(watcher, ids, args.watch_streams)
+        if args.watch_streams:
+            print(f"{len(streams)} WatchJob streams held open, {refused} refused (RESOURCE_EXHAUSTED)", flush=True)
 
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
@@ -129,6 +170,9 @@ def main() -> int:
         for p in procs:
             p.join()
         wall = time.monotonic() - t0
+        for call in streams:
+            call.cancel()
+        watcher.close()
     finally:
         if serve is not None:
             serve.send_signal(signal.SIGTERM)
@@ -136,7 +180,8 @@ def main() -> int:
             local.down(tmp / "head")
             shutil.rmtree(tmp, ignore_errors=True)
 
-    figures = {"clients": args.procs * args.threads, "seconds": round(wall, 1), "calls": {}}
+    figures = {"clients": args.procs * args.threads, "seconds": round(wall, 1), "calls": {},
+               "watch_streams": {"asked": args.watch_streams, "open": len(streams), "refused": refused}}
     errors = [r for r in results if r[2]]
     print(f"\n{'call':<26} {'n':>7} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name in sorted({r[0] for r in results}) + ["all"]:

@@ -19,12 +19,14 @@ TOKEN = "test-token-0123456789"
 
 @contextlib.contextmanager
 def running_server(head: Any, db: str, *, max_running: int = 2, token: str | None = TOKEN,
+                   config: dict[str, Any] | None = None,
                    **server_kw: Any) -> Iterator[tuple[FoveateClient, JobService, int]]:
-    """A JobService over `head` with its gRPC server on 127.0.0.1:<free port>, and a client of it."""
-    # The tests' datasets and run directories all lie in the temp dir: it is the service's only root.
+    """A JobService over `head` with its gRPC server on 127.0.0.1:<free port>, and a client of it;
+    `config` sets further ServiceConfig fields, `server_kw` create_server's."""
+    # The tests' datasets and run directories all lie in the temp dir: by default it is the only root.
     root = tempfile.gettempdir()
     config = ServiceConfig(db_path=db, max_running=max_running, poll_interval=0.5, watch_interval=0.3,
-                           storage_roots=(root,), data_roots=(root,))
+                           **{"storage_roots": (root,), "data_roots": (root,), **(config or {})})
     service = JobService(config, RayJobsAPI(head.dashboard_url, head.token())).start()
     server, port = create_server("127.0.0.1:0", service, token=token, **server_kw)
     server.start()

@@ -4,7 +4,10 @@ INVALID_ARGUMENT, never an internal error. The queue is paused (max_running=0): 
 
 from __future__ import annotations
 
+import base64
 import datetime
+import threading
+import time
 
 import grpc
 import pytest
@@ -162,6 +165,126 @@ def test_an_unreachable_ray_is_unavailable(tmp_path, tiny_dataset):
     finally:
         server.stop(None)
         service.stop()
+
+
+# ------------------------------------------------------------------- hostile input, races and load
+
+
+@pytest.mark.parametrize("token", [
+    base64.urlsafe_b64encode(b"v1:" + b"9" * 40).decode(),  # overflows SQLite's integers
+    base64.urlsafe_b64encode(b"v1:-5").decode(), base64.urlsafe_b64encode(b"v1:0").decode(),
+    base64.urlsafe_b64encode("v1:١٢".encode()).decode(),  # digits int() reads, but no token of ours
+    base64.urlsafe_b64encode(b"v2:12").decode(), "é" * 10, "x" * 100_000, "====", "v1:12",
+])
+def test_page_tokens_that_are_not_ours_are_invalid_argument(paused, token):
+    client, _, _ = paused
+    err = _error(lambda: client.list(page_token=token))
+    assert (err.code, str(err)) == (INVALID, "page_token: not a token from ListJobs")
+
+
+def test_absurd_strings_are_refused_naming_the_field(paused):
+    client, _, spec = paused
+    huge = "j" * (1 << 20)
+    for call, field in ((lambda: client.get(huge), "job_id"), (lambda: client.cancel(huge), "job_id"),
+                        (lambda: list(client.watch(huge)), "job_id"), (lambda: client.trials(huge), "job_id"),
+                        (lambda: client.attention(huge), "job_id"), (lambda: client.list(owner=huge), "owner"),
+                        (lambda: client.list(model=huge), "model"), (lambda: client.models(huge), "family"),
+                        (lambda: client.submit(spec, owner="o" * 257), "owner"),
+                        (lambda: client.submit(spec, request_id="r" * 129), "request_id")):
+        err = _error(call)
+        assert err.code == INVALID and str(err).startswith(f"{field}: at most "), str(err)[:200]
+    assert client.submit(spec, owner="o" * 256, request_id="r" * 128).owner == "o" * 256  # the limits themselves pass
+    for weird in ("job-\x00", "../../etc/passwd", "ジョブ", " ", "job-" + "f" * 124):
+        assert _error(lambda w=weird: client.get(w)).code == NOT_FOUND
+    job = client.submit(spec)
+    assert _error(lambda: client.attention(job.id, max_records=-1)).code == INVALID
+    assert client.attention_response(job.id, max_records=2**31 - 1).records == []
+    assert client.list(page_size=2**31 - 1).jobs  # capped at the page limit, not refused
+
+
+def test_request_ids_are_per_owner(paused):
+    client, _, spec = paused
+    ann = client.submit(spec, owner="ann", request_id="same-key")
+    bob = client.submit(spec, owner="bob", request_id="same-key")
+    assert ann.id != bob.id and bob.owner == "bob"
+    assert client.submit(spec, owner="bob", request_id="same-key").id == bob.id
+
+
+def test_concurrent_cancels_of_one_job_give_one_answer(paused):
+    client, _, spec = paused
+    job = client.submit(spec)
+    answers = []
+
+    def cancel():
+        try:
+            answers.append(state_name(client.cancel(job.id).state))
+        except ClientError as exc:
+            answers.append(exc.code.name)
+
+    threads = [threading.Thread(target=cancel) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answers == ["CANCELLED"] * 16
+    assert not client.get(job.id).ray_job_id
+
+
+def test_a_list_page_stops_before_the_byte_budget(ray_head, tiny_dataset, tmp_path):
+    from jobs.service import server as server_mod
+    from jobs.service.catalog import JobRecord
+
+    with running_server(ray_head, str(tmp_path / "c.db"), max_running=0) as (client, service, _):
+        # 1 MB owners, as a catalog from before the owner limit may hold (70 of them broke listing).
+        for i in range(20):
+            service.catalog.insert(JobRecord(id=f"job-big{i:03d}", kind="train", model="ram-cluttered60",
+                                             owner=f"{i:03d}" + "o" * (1 << 20), priority=0, state="QUEUED",
+                                             spec={"name": f"job-big{i:03d}"}, run_dir=f"/r/{i}"))
+        page = client.list(page_size=100)
+        assert 0 < len(page.jobs) < 20 and page.ByteSize() <= server_mod.PAGE_BYTES
+        ids, token = [], ""
+        while True:
+            page = client.list(page_size=100, page_token=token)
+            ids += [j.id for j in page.jobs]
+            token = page.next_page_token
+            if not token:
+                break
+        assert ids == [f"job-big{i:03d}" for i in reversed(range(20))]  # every job, once, in order
+
+
+def test_open_streams_leave_threads_for_unary_calls_and_health(ray_head, tiny_dataset, tmp_path):
+    with running_server(ray_head, str(tmp_path / "c.db"), max_running=0, max_workers=32) as (client, _, port):
+        job = client.submit(tiny_spec(tiny_dataset, str(tmp_path / "out")))
+        req = pb.WatchJobRequest(job_id=job.id)
+        calls, refused = [], 0
+        for _ in range(100):
+            call = client._stub.WatchJob(req, metadata=client._metadata, timeout=60)
+            try:
+                next(call)  # the replayed QUEUED state: this stream holds a server thread now
+                calls.append(call)
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "streams:" in exc.details()
+                refused += 1
+        assert (len(calls), refused) == (16, 84)  # half of the 32 threads
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            for _ in range(20):  # each within 2 s, or the call fails DEADLINE_EXCEEDED
+                assert client._call("GetJob", pb.GetJobRequest(job_id=job.id), timeout=2).id == job.id
+                assert health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == \
+                    health_pb2.HealthCheckResponse.SERVING
+        calls.pop().cancel()  # a client that goes away gives its slot back
+        deadline = time.monotonic() + 10
+        while True:
+            call = client._stub.WatchJob(req, metadata=client._metadata, timeout=60)
+            try:
+                next(call)
+                calls.append(call)
+                break
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() < deadline
+                time.sleep(0.1)
+        for call in calls:
+            call.cancel()
 
 
 def test_binding_beyond_loopback_needs_a_token(tmp_path):

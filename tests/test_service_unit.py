@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,8 @@ from jobs.api.spec import JobSpec, SpecError
 from jobs.api.spec_proto import spec_dict_to_proto, spec_from_proto, spec_to_proto, unmirrored_fields
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.run.checks import check_model
-from jobs.service.catalog import Catalog, JobRecord
-from jobs.service.job_service import JobService, ServiceConfig, failure_reason
+from jobs.service.catalog import SCHEMA_VERSION, Catalog, JobRecord
+from jobs.service.job_service import JobService, JobStateError, ServiceConfig, failure_reason
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 
@@ -178,9 +180,59 @@ def test_catalog_pages_newest_first_and_dedupes_request_ids(tmp_path):
     assert {r.id for r in cat.list(owner="ann")} == {"j1", "j3", "dup"}
 
 
+def test_request_ids_deduplicate_per_owner(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    assert cat.insert(_rec("a1", owner="ann"), request_id="k").id == "a1"
+    assert cat.insert(_rec("b1", owner="bob"), request_id="k").id == "b1"  # bob's key is his own
+    assert cat.insert(_rec("a2", owner="ann"), request_id="k").id == "a1"
+    assert cat.insert(_rec("b2", owner="bob"), request_id="k").id == "b1"
+    assert {r.id for r in cat.list()} == {"a1", "b1"}
+
+
+# The catalog as the service before SCHEMA_VERSION 1 wrote it: request_id unique across owners.
+_SCHEMA_V0 = """
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, model TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '', priority INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, spec TEXT NOT NULL,
+    run_dir TEXT NOT NULL, ray_job_id TEXT NOT NULL DEFAULT '', result TEXT, error TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0, request_id TEXT UNIQUE, created REAL NOT NULL, started REAL,
+    finished REAL);
+CREATE INDEX jobs_state ON jobs (state, priority DESC, seq);
+CREATE TABLE history (job_id TEXT NOT NULL REFERENCES jobs (id), state TEXT NOT NULL, time REAL NOT NULL,
+    reason TEXT NOT NULL DEFAULT '');
+CREATE INDEX history_job ON history (job_id, time);
+INSERT INTO jobs (id, kind, model, owner, state, spec, run_dir, request_id, created, finished, result)
+    VALUES ('old1', 'train', 'ram-cluttered60', 'ann', 'SUCCEEDED', '{"name": "old1"}', '/r/old1', 'k', 1.0, 2.0,
+            '{"metrics": {"val_accuracy": 0.5}}');
+INSERT INTO jobs (id, kind, model, owner, state, spec, run_dir, created) VALUES
+    ('old2', 'tune', 'ram-cluttered60', 'bob', 'QUEUED', '{"name": "old2"}', '/r/old2', 3.0);
+INSERT INTO history VALUES ('old1', 'QUEUED', 1.0, ''), ('old1', 'SUCCEEDED', 2.0, 'done'), ('old2', 'QUEUED', 3.0, '');
+"""
+
+
+def test_a_catalog_of_the_old_schema_is_migrated_with_its_jobs(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as old:
+        old.executescript(_SCHEMA_V0)
+    cat = Catalog(db)
+    old1 = cat.get("old1")
+    assert (old1.state, old1.owner, old1.result, old1.finished) == ("SUCCEEDED", "ann", {"metrics": {"val_accuracy": 0.5}}, 2.0)
+    assert old1.history == [("QUEUED", 1.0, ""), ("SUCCEEDED", 2.0, "done")]
+    assert [r.id for r in cat.list()] == ["old2", "old1"] and cat.next_queued().id == "old2"
+    assert cat.insert(_rec("new-ann", owner="ann"), request_id="k").id == "old1"  # ann's key still dedupes
+    assert cat.insert(_rec("new-bob", owner="bob"), request_id="k").id == "new-bob"  # and is no longer global
+    assert cat.list(limit=1)[0].seq > old1.seq  # AUTOINCREMENT carries on after the old jobs
+    cat.close()
+    again = Catalog(db)  # opening a migrated catalog changes nothing
+    assert [r.id for r in again.list()] == ["new-bob", "old2", "old1"]
+    assert again._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
 def test_catalog_survives_sigkill_of_the_writer(tmp_path):
     db = tmp_path / "c.db"
-    code = ("import os, signal\nfrom jobs.service.catalog import Catalog, JobRecord\n"
+    code = ("import os, signal\nfrom jobs.service.catalog import SCHEMA_VERSION, Catalog, JobRecord\n"
             f"c = Catalog({str(db)!r})\n"
             "c.insert(JobRecord(id='k', kind='train', model='m', owner='', priority=0, state='QUEUED', spec={}, run_dir='/r'))\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n")
@@ -209,12 +261,16 @@ class ScriptedRay:
     def __init__(self):
         self.table: dict[str, RayJob] = {}
         self.submitted: list[str] = []
+        self.stops: list[str] = []
+        self.lose_stops = 0  # how many stops of a PENDING job to lose (its supervisor is not up yet)
+        self.on_submit = lambda sid: None  # a hook inside submit, to hold a dispatch half-way
 
     def submit(self, sid, entrypoint, env=None, metadata=None):
         if sid in self.table:
             return False
         self.submitted.append(sid)
         self.table[sid] = RayJob(sid, "RUNNING")
+        self.on_submit(sid)
         return True
 
     def jobs(self):
@@ -224,7 +280,14 @@ class ScriptedRay:
         return self.table.get(sid)
 
     def stop(self, sid):
-        self.table[sid] = RayJob(sid, "STOPPED")
+        if sid not in self.table:  # as Ray's Jobs API answers for a submission id it never had
+            raise RuntimeError(f"Request failed with status code 404: Job {sid} does not exist.")
+        self.stops.append(sid)
+        if self.table[sid].status == "PENDING" and self.lose_stops:
+            self.lose_stops -= 1
+            return False
+        if self.table[sid].status in ("PENDING", "RUNNING"):
+            self.table[sid] = RayJob(sid, "STOPPED")
         return True
 
     def logs(self, sid):
@@ -422,6 +485,92 @@ def test_service_roots_default_and_refusals(tmp_path, monkeypatch):
         ServiceConfig(storage_roots=())
     with pytest.raises(SpecError, match="^data_roots: scheme 'http://' is not served"):
         ServiceConfig(data_roots=("http://example.com/",))
+
+
+def test_a_cancel_during_dispatch_waits_for_it_and_stops_the_job_in_ray(scripted):
+    svc, ray, spec = scripted
+    job = svc.submit(spec)
+    in_submit, go_on = threading.Event(), threading.Event()
+    ray.on_submit = lambda sid: (in_submit.set(), go_on.wait(10))
+    ray.lose_stops = 0
+    dispatch = threading.Thread(target=svc._tick)
+    dispatch.start()
+    assert in_submit.wait(10)  # Ray has the job; the catalog still says QUEUED
+    answers = []
+    cancels = [threading.Thread(target=lambda: answers.append(svc.cancel(job.id, wait_s=5))) for _ in range(2)]
+    for t in cancels:
+        t.start()
+    time.sleep(0.3)  # let the cancels reach the dispatch's lock (were they later, they would pass the same)
+    go_on.set()
+    for t in (dispatch, *cancels):
+        t.join(15)
+    assert [a.state for a in answers] == ["CANCELLED", "CANCELLED"]  # both cancels agree
+    assert ray.table[job.id].status == "STOPPED" and ray.stops and set(ray.stops) == {job.id}
+    states = [h[0] for h in svc.get(job.id).history]
+    assert states[:2] == ["QUEUED", "PENDING"] and states[-1] == "CANCELLED" and states.count("CANCELLED") == 1
+
+
+def test_concurrent_cancels_of_a_queued_job_never_ask_ray(scripted):
+    svc, ray, spec = scripted
+    blocker = svc.submit(spec, priority=9)
+    svc._tick()  # the one slot is taken: the next job stays queued
+    job = svc.submit(spec)
+    answers, errors = [], []
+
+    def cancel():
+        try:
+            answers.append(svc.cancel(job.id).state)
+        except Exception as exc:  # noqa: BLE001  (the test reports any)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=cancel) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert errors == [] and answers == ["CANCELLED"] * 8
+    assert job.id not in ray.stops and job.id not in ray.table
+    assert svc.get(job.id).history[-1][2] == "cancelled while queued"
+    ray.table[blocker.id] = RayJob(blocker.id, "SUCCEEDED")
+    svc._tick()
+    with pytest.raises(JobStateError, match="already finished"):
+        svc.cancel(blocker.id)
+
+
+def test_a_pending_job_whose_stop_ray_lost_is_stopped_again(scripted):
+    svc, ray, spec = scripted
+    job = svc.submit(spec)
+    ray.on_submit = lambda sid: ray.table.__setitem__(sid, RayJob(sid, "PENDING"))
+    svc._tick()
+    ray.lose_stops = 1_000_000  # every stop is lost while Ray keeps it PENDING
+    rec = svc.cancel(job.id, wait_s=0.5)
+    assert rec.state == "PENDING" and rec.cancel_requested  # not claimed cancelled before Ray says so
+    ray.lose_stops = 0
+    svc._tick()  # the reconciler asks again, and this time it lands
+    assert svc.get(job.id).state == "PENDING"
+    svc._tick()
+    rec = svc.get(job.id)
+    assert rec.state == "CANCELLED" and rec.history[-1][2] == "cancelled by request"
+
+
+def test_a_cancelled_job_ray_starts_anyway_is_stopped_and_keeps_its_slot(scripted):
+    svc, ray, spec = scripted
+    job = svc.submit(spec)
+    svc._tick()
+    assert svc.cancel(job.id).state == "CANCELLED"
+    waiting = svc.submit(spec)
+    ray.table[job.id] = RayJob(job.id, "RUNNING")  # Ray started the driver after all
+    ray.stop = lambda sid: ray.stops.append(sid) or True  # and does not stop at once
+    svc._tick()
+    rec = svc.get(job.id)
+    assert rec.state == "CANCELLED" and ray.stops[-1] == job.id
+    assert rec.history[-1][2].startswith("Ray started this job after it had finished here (RUNNING there)")
+    assert svc.get(waiting.id).state == "QUEUED"  # the stray still holds the only slot
+    svc._tick()
+    assert len([h for h in svc.get(job.id).history if "Ray started" in h[2]]) == 1  # said once
+    ray.table[job.id] = RayJob(job.id, "STOPPED")
+    svc._tick()
+    assert svc.get(waiting.id).state == "PENDING"  # the slot is free once Ray confirms
 
 
 def test_committed_stubs_match_the_protos(tmp_path):

@@ -4,7 +4,9 @@ Ray's job table forgets jobs with its cluster and has no queue; this one keeps e
 history with times, Ray submission id, result and error. Every change is one transaction, committed
 before the caller goes on (synchronous=FULL), so a SIGKILLed service loses no accepted job.
 State changes are compare-and-set (`transition(..., from_states=...)`) so the reconciler and a cancel
-racing on one job cannot both win.
+racing on one job cannot both win. A client's `request_id` deduplicates per owner: (owner, request_id) is
+unique, so one owner's key never returns another owner's job. `PRAGMA user_version` is the schema's
+version; a catalog of version 0 (request_id unique across owners) is migrated when opened.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from jobs.api import paths
 from jobs.api.states import FINAL, STATES
 
-_SCHEMA = """
+_JOBS = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- submission order; also the paging key
     id TEXT NOT NULL UNIQUE,
@@ -36,12 +38,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT,                             -- result.json of the run, as JSON
     error TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    request_id TEXT UNIQUE,                  -- client idempotency key
+    request_id TEXT,                         -- client idempotency key, unique per owner (jobs_request)
     created REAL NOT NULL,
     started REAL,
     finished REAL
-);
+)"""
+_SCHEMA = _JOBS + """;
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, priority DESC, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_request ON jobs (owner, request_id);
 CREATE TABLE IF NOT EXISTS history (
     job_id TEXT NOT NULL REFERENCES jobs (id),
     state TEXT NOT NULL,
@@ -50,6 +54,10 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_job ON history (job_id, time);
 """
+SCHEMA_VERSION = 1
+# The columns every version has, in the order of _SCHEMA (what a migration copies across).
+_COLUMNS = ("seq, id, kind, model, owner, priority, state, spec, run_dir, ray_job_id, result, error, "
+            "cancel_requested, request_id, created, started, finished")
 
 
 class JobNotFound(KeyError):
@@ -93,8 +101,36 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate(self) -> None:
+        """Bring a catalog written by an older service up to SCHEMA_VERSION, in one transaction.
+
+        Version 0 declared `request_id TEXT UNIQUE` (one key across all owners). SQLite cannot drop a
+        column constraint, so the table is rebuilt (SQLite's documented 12-step ALTER): copy into a new
+        table, drop the old, rename; foreign keys are off meanwhile and checked before the commit."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        has_jobs = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+        if version >= SCHEMA_VERSION or not has_jobs:
+            return
+        self._db.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set it first
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(_JOBS.replace("CREATE TABLE IF NOT EXISTS jobs", "CREATE TABLE jobs_v1"))
+            self._db.execute(f"INSERT INTO jobs_v1 ({_COLUMNS}) SELECT {_COLUMNS} FROM jobs")
+            self._db.execute("DROP TABLE jobs")  # its indexes go with it; _SCHEMA makes them anew
+            self._db.execute("ALTER TABLE jobs_v1 RENAME TO jobs")
+            bad = self._db.execute("PRAGMA foreign_key_check").fetchall()
+            if bad:
+                raise sqlite3.IntegrityError(f"catalog {self.path}: {len(bad)} history rows name no job")
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -103,11 +139,12 @@ class Catalog:
     # ------------------------------------------------------------------------------------ writes
 
     def insert(self, rec: JobRecord, request_id: str | None = None) -> JobRecord:
-        """Add a new QUEUED job; with a `request_id` already used, return that job instead."""
+        """Add a new QUEUED job; with a `request_id` this owner already used, return that job instead."""
         now = time.time()
         with self._lock:
             if request_id:
-                row = self._db.execute("SELECT id FROM jobs WHERE request_id = ?", (request_id,)).fetchone()
+                row = self._db.execute("SELECT id FROM jobs WHERE owner = ? AND request_id = ?",
+                                       (rec.owner, request_id)).fetchone()
                 if row:
                     return self._get(row["id"])
             self._db.execute("BEGIN IMMEDIATE")
@@ -161,6 +198,17 @@ class Catalog:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            return self._get(job_id)
+
+    def note(self, job_id: str, reason: str) -> JobRecord:
+        """Add `reason` to the history under the job's current state (something happened to a job
+        that changes nothing in the catalog, e.g. Ray started a cancelled job and was told to stop it)."""
+        with self._lock:
+            row = self._db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            self._db.execute("INSERT INTO history (job_id, state, time, reason) VALUES (?, ?, ?, ?)",
+                             (job_id, row["state"], time.time(), reason))
             return self._get(job_id)
 
     def update(self, job_id: str, **fields: Any) -> None:
@@ -223,6 +271,19 @@ class Catalog:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
             hist = self._history([r["id"] for r in rows])
             return [self._record(r, hist[r["id"]]) for r in rows]
+
+    def get_many(self, ids: Iterable[str]) -> list[JobRecord]:
+        """The jobs among `ids` that the catalog has (others are left out), in submission order."""
+        ids = list(ids)
+        out: list[JobRecord] = []
+        with self._lock:
+            for i in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
+                chunk = ids[i:i + 500]
+                rows = self._db.execute(
+                    f"SELECT * FROM jobs WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY seq", chunk).fetchall()
+                hist = self._history([r["id"] for r in rows])
+                out += [self._record(r, hist[r["id"]]) for r in rows]
+        return sorted(out, key=lambda r: r.seq)
 
     def next_queued(self) -> JobRecord | None:
         """The queued job to start next: highest priority, then oldest."""

@@ -15,6 +15,7 @@ ClusterUnavailable → UNAVAILABLE.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shlex
@@ -24,6 +25,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import pyarrow as pa
 
 from cluster.jobs_api import ClusterSnapshot, ClusterUnavailable, RayJob, RayJobsAPI
 from jobs.api import paths
@@ -35,6 +38,9 @@ from jobs.run.layout import RunLayout
 from jobs.service.catalog import Catalog, JobNotFound, JobRecord
 
 log = logging.getLogger("foveate.service")
+
+RAY_ALIVE = ("PENDING", "RUNNING")  # Ray's job states in which a driver may still run
+STRAY_NOTE = "Ray started this job after it had finished here"
 
 __all__ = ["ClusterUnavailable", "JobNotFound", "JobService", "JobStateError", "ServiceConfig", "SpecError"]
 
@@ -77,6 +83,7 @@ class JobService:
         self._ray_lock = threading.RLock()  # one Ray-side transition at a time
         self._thread: threading.Thread | None = None
         self._cluster: tuple[float, ClusterSnapshot] | None = None
+        self._strays: set[str] = set()  # final here, alive in Ray: being stopped, still taking a slot
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -170,7 +177,7 @@ class JobService:
         with self._ray_lock:
             while True:
                 counts = self.catalog.counts()
-                if sum(counts[s] for s in WITH_RAY) >= self.config.max_running:
+                if sum(counts[s] for s in WITH_RAY) + len(self._strays) >= self.config.max_running:
                     return
                 rec = self.catalog.next_queued()
                 if rec is None:
@@ -212,20 +219,29 @@ class JobService:
     # ----------------------------------------------------------------------------- reconcile
 
     def reconcile(self) -> None:
-        """Bring every PENDING/RUNNING record in line with what Ray reports."""
+        """Bring every PENDING/RUNNING record in line with what Ray reports, and stop in Ray any job of
+        ours that Ray runs although the catalog has it finished (see `_stop_strays`)."""
         with self._ray_lock:
             active = self.catalog.in_states(WITH_RAY)
-            if not active:
-                return
-            ray_jobs = self.ray.jobs()
+            try:
+                ray_jobs = self.ray.jobs()
+            except ClusterUnavailable:
+                if active or self._strays:
+                    raise
+                return  # nothing of ours is with Ray: an idle service need not hear from it
             for rec in active:
                 self._apply(rec, ray_jobs.get(rec.id))
+            self._stop_strays(ray_jobs, {rec.id for rec in active})
 
     def _apply(self, rec: JobRecord, rj: RayJob | None) -> None:
         if rj is None:
             self._transition(rec.id, "FAILED", from_states=WITH_RAY, reason="lost",
                              error="Ray has no record of this job: its cluster was restarted or replaced")
             return
+        if rec.cancel_requested and rj.status in RAY_ALIVE:
+            # Ray's stop is fire-and-forget and is lost on a job whose supervisor is not up yet (PENDING):
+            # ask again on every pass until Ray reports the job stopped.
+            self.ray.stop(rec.id)
         if rj.status == "PENDING":
             return
         if rj.status in ("RUNNING", "SUCCEEDED", "FAILED") and rec.state == "PENDING":
@@ -241,29 +257,49 @@ class JobService:
             why = "cancelled by request" if rec.cancel_requested else "stopped in Ray outside the service"
             self._transition(rec.id, "CANCELLED", from_states=WITH_RAY, reason=why)
 
+    def _stop_strays(self, ray_jobs: dict[str, RayJob], active: set[str]) -> None:
+        """Jobs Ray has alive whose catalog record is final (Ray started a job after it was cancelled, or
+        one it had been reported lost): stop them in Ray, say so once in their history, and count them as
+        taking a slot (`self._strays`) until Ray reports them ended. Ray's other jobs are not ours."""
+        alive = [sid for sid, rj in ray_jobs.items() if rj.status in RAY_ALIVE and sid not in active]
+        strays = {rec.id: rec for rec in self.catalog.get_many(alive) if rec.state in FINAL}
+        for job_id, rec in strays.items():
+            log.warning("job %s is %s but Ray runs it (%s): stopping it in Ray", job_id, rec.state,
+                        ray_jobs[job_id].status)
+            self.ray.stop(job_id)
+            if not rec.history or not rec.history[-1][2].startswith(STRAY_NOTE):
+                self.catalog.note(job_id, f"{STRAY_NOTE} ({ray_jobs[job_id].status} there); stopped it in Ray")
+                self._notify()
+        self._strays = set(strays)
+
     # -------------------------------------------------------------------------------- cancel
 
     def cancel(self, job_id: str, wait_s: float = 10.0) -> JobRecord:
         """Cancel a queued job at once, or stop a running one in Ray and wait (briefly) for Ray to
-        confirm; FAILED_PRECONDITION for a finished job."""
-        rec = self.catalog.get(job_id)
-        if rec.state in FINAL:
-            raise JobStateError(f"job {job_id} has already finished ({rec.state}); nothing to cancel")
-        if rec.state == "QUEUED":
-            done = self._transition(job_id, "CANCELLED", from_states=("QUEUED",), reason="cancelled while queued")
-            if done is not None:
-                return done
+        confirm. Cancelling a CANCELLED job returns it (so concurrent cancels agree); a job that
+        finished otherwise is JobStateError (FAILED_PRECONDITION)."""
+        # Under the Ray lock a dispatch of this job is either done (it is PENDING, Ray has it) or not
+        # begun (it stays QUEUED and never starts): cancel cannot slip between Ray's submit and PENDING.
         with self._ray_lock:
+            rec = self.catalog.get(job_id)
+            if rec.state == "QUEUED":
+                rec = self._transition(job_id, "CANCELLED", from_states=("QUEUED",),
+                                       reason="cancelled while queued") or self.catalog.get(job_id)
+            if rec.state == "CANCELLED":
+                return rec
+            if rec.state in FINAL:
+                raise JobStateError(f"job {job_id} has already finished ({rec.state}); nothing to cancel")
             self.catalog.update(job_id, cancel_requested=1)
-            self.ray.stop(job_id)
+            # _apply stops it only where Ray reports it alive: never a job Ray does not have.
+            self._apply(self.catalog.get(job_id), self.ray.job(job_id))
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             rec = self.catalog.get(job_id)
             if rec.state in FINAL:
                 break
+            time.sleep(0.3)
             with self._ray_lock:
                 self._apply(self.catalog.get(job_id), self.ray.job(job_id))
-            time.sleep(0.3)
         self._wake.set()  # a slot may be free now
         return self.catalog.get(job_id)
 
@@ -287,7 +323,7 @@ class JobService:
                 yield ("state", rec, change)
             sent_states = max(sent_states, len(history))
             if rec.state != "QUEUED":
-                for trial, epoch, metrics in run_readers.epoch_metrics(rec.run_dir, rec.kind):
+                for trial, epoch, metrics in _epochs_or_none(rec):
                     if (trial, epoch) not in sent_epochs:
                         sent_epochs.add((trial, epoch))
                         yield ("epoch", rec, trial, epoch, metrics)
@@ -299,6 +335,10 @@ class JobService:
                 return
             with self._changed:
                 self._changed.wait(self.config.watch_interval)
+
+    def wake_watchers(self) -> None:
+        """Wake every waiting watch/logs loop now (a stream's client went away: its thread returns at once)."""
+        self._notify()
 
     def logs(self, job_id: str, follow: bool, cancelled: Callable[[], bool] = lambda: False) -> Iterator[str]:
         """The driver's log from Ray; with `follow`, new output until the job ends."""
@@ -320,24 +360,53 @@ class JobService:
         rec = self.catalog.get(job_id)
         if rec.kind != "tune":
             raise JobStateError(f"job {job_id} is a train job; only tune jobs have trials")
-        return run_readers.trials(rec.run_dir)
+        with _reading(rec):
+            return run_readers.trials(rec.run_dir)
 
     def attention(self, job_id: str, trial: str = "", epoch: int | None = None):
         """(epochs, epoch, table or None) of the attention records of a job (and trial)."""
         rec = self.catalog.get(job_id)
-        if rec.kind == "tune":
-            known = run_readers.trial_ids(rec.run_dir)
-            if not trial:
-                raise SpecError(f"trial: required for tune job {job_id}; its trials: {', '.join(known) or 'none yet'}")
-            if trial not in known:
-                raise LookupError(f"trial {trial!r} of job {job_id} not found; its trials: {', '.join(known) or 'none yet'}")
-        elif trial:
-            raise SpecError(f"trial: job {job_id} is a train job; leave trial empty")
-        return run_readers.attention(rec.run_dir, trial, epoch)
+        with _reading(rec):
+            if rec.kind == "tune":
+                known = run_readers.trial_ids(rec.run_dir)
+                if not trial:
+                    raise SpecError(f"trial: required for tune job {job_id}; its trials: {', '.join(known) or 'none yet'}")
+                if trial not in known:
+                    raise LookupError(f"trial {trial!r} of job {job_id} not found; "
+                                      f"its trials: {', '.join(known) or 'none yet'}")
+            elif trial:
+                raise SpecError(f"trial: job {job_id} is a train job; leave trial empty")
+            return run_readers.attention(rec.run_dir, trial, epoch)
 
     def describe(self) -> tuple[ClusterSnapshot, dict[str, int]]:
         self._cluster = (time.monotonic(), self.ray.describe())
         return self._cluster[1], self.catalog.counts()
+
+
+# What reading a run directory raises when it cannot be read at all (a scheme pyarrow has no filesystem
+# for, a store that refuses us, a corrupt file): the job's outputs are unreadable, not the request wrong.
+_UNREADABLE = (OSError, ValueError, pa.ArrowException)
+
+
+@contextlib.contextmanager
+def _reading(rec: JobRecord) -> Iterator[None]:
+    """Reading `rec`'s run directory: failures become JobStateError naming it (LookupError, SpecError pass)."""
+    try:
+        yield
+    except SpecError:
+        raise
+    except _UNREADABLE as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise JobStateError(f"job {rec.id}: cannot read its run directory {rec.run_dir}: {first}") from None
+
+
+def _epochs_or_none(rec: JobRecord) -> list[tuple[str, int, dict[str, float]]]:
+    """The epochs reported so far; none while the run directory cannot be read (a watch keeps going)."""
+    try:
+        return run_readers.epoch_metrics(rec.run_dir, rec.kind)
+    except _UNREADABLE as exc:
+        log.debug("job %s: cannot read %s: %s", rec.id, rec.run_dir, exc)
+        return []
 
 
 def _run_dir(spec: JobSpec) -> str:

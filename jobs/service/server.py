@@ -8,6 +8,12 @@ with the service's message, which names the field or the job: SpecError → INVA
 JobNotFound / LookupError → NOT_FOUND, JobStateError → FAILED_PRECONDITION, ClusterUnavailable →
 UNAVAILABLE, a missing or wrong `authorization: Bearer <token>` → UNAUTHENTICATED, anything else →
 INTERNAL (and a logged traceback). Without a token the server only binds to loopback.
+
+Untrusted input is bounded before it reaches the service or SQLite: every string the service stores or
+filters by has a length limit (LIMITS, INVALID_ARGUMENT naming the field), page tokens are checked to be
+ours, a ListJobs page stops short of PAGE_BYTES, and at most `max_streams` WatchJob/StreamLogs streams are
+open at once (RESOURCE_EXHAUSTED past it): a stream holds a server thread for its life, and the rest of
+the pool must stay free for unary calls and health checks.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hmac
 import inspect
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
@@ -41,6 +48,11 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["JobService"].full_name
 MAX_REQUEST_BYTES = 4 << 20  # a spec is a few KB; anything near this is a mistake or an attack
 MAX_RESPONSE_BYTES = 64 << 20  # attention records carry images
 MAX_PAGE = 500
+PAGE_BYTES = 4 << 20  # a ListJobs page stops before this many bytes of jobs (the send limit is far above)
+MAX_MESSAGE_CHARS = 2000  # status details travel in a trailer; an error quoting a huge value is cut short
+# Longest accepted value of each string field a request stores or filters by (ids are "job-" + 12 hex).
+LIMITS = {"owner": 256, "request_id": 128, "job_id": 128, "model": 256, "trial": 256, "family": 256,
+          "page_token": 64}
 
 
 class RpcAbort(Exception):
@@ -52,6 +64,13 @@ class RpcAbort(Exception):
 
 
 def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    code, message = _code(exc)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + f"... ({len(message)} characters)"
+    return code, message
+
+
+def _code(exc: Exception) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, RpcAbort):
         return exc.code, str(exc)
     if isinstance(exc, SpecError):
@@ -66,15 +85,59 @@ def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
 
 
+class StreamSlots:
+    """At most `limit` streams at once; `take()` returns the slot's release (safe to call twice)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> Callable[[], None]:
+        with self._lock:
+            if self._open >= self.limit:
+                raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"streams: {self.limit} WatchJob/StreamLogs streams are open, this server's limit; "
+                               "retry later, or poll GetJob")
+            self._open += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                if not released.is_set():
+                    released.set()
+                    self._open -= 1
+        return release
+
+    @property
+    def open(self) -> int:
+        return self._open
+
+
 def _rpc(fn: Callable) -> Callable:
-    """Map the service's exceptions onto status codes, for unary and server-streaming handlers."""
+    """Map the service's exceptions onto status codes, for unary and server-streaming handlers. A stream
+    takes one of the servicer's stream slots for its life: released when the handler returns, and as soon
+    as the call ends (a client that goes away), when its waiting loop is woken to return too."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def stream(self, request, context):
             try:
+                release = self.streams.take()
+            except RpcAbort as exc:
+                context.abort(*_status(exc))
+
+            def ended() -> None:
+                release()
+                self.service.wake_watchers()
+
+            if not context.add_callback(ended):
+                ended()  # the call has already ended
+            try:
                 yield from fn(self, request, context)
             except Exception as exc:
                 context.abort(*_status(exc))
+            finally:
+                release()
         return stream
 
     @functools.wraps(fn)
@@ -86,22 +149,36 @@ def _rpc(fn: Callable) -> Callable:
     return unary
 
 
+def _invalid(message: str) -> RpcAbort:
+    return RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def _bounded(field: str, value: str) -> str:
+    """`value` if within LIMITS[field] characters, else INVALID_ARGUMENT naming the field."""
+    if len(value) > LIMITS[field]:
+        raise _invalid(f"{field}: at most {LIMITS[field]} characters (got {len(value)})")
+    return value
+
+
 def _job_id(request: Any) -> str:
     if not request.job_id:
-        raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: required")
-    return request.job_id
+        raise _invalid("job_id: required")
+    return _bounded("job_id", request.job_id)
 
 
 class JobServicer(pb_grpc.JobServiceServicer):
-    """foveate.v1.JobService over a JobService."""
+    """foveate.v1.JobService over a JobService; at most `max_streams` streams open at once."""
 
-    def __init__(self, service: JobService):
+    def __init__(self, service: JobService, max_streams: int = 16):
         self.service = service
+        self.streams = StreamSlots(max_streams)
 
     @_rpc
     def SubmitJob(self, request: pb.SubmitJobRequest, context) -> pb.SubmitJobResponse:
         if not request.HasField("spec"):
-            raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "spec: required")
+            raise _invalid("spec: required")
+        _bounded("owner", request.owner)
+        _bounded("request_id", request.request_id)
         try:
             spec = spec_from_proto(request.spec)
             if request.validate_only:
@@ -110,7 +187,7 @@ class JobServicer(pb_grpc.JobServiceServicer):
                                       request_id=request.request_id)
         except SpecError:
             raise
-        except (ValueError, TypeError) as exc:  # a model config rejecting a value in its own words
+        except (ValueError, TypeError, ArithmeticError) as exc:  # a model config refusing a value its way
             raise SpecError(f"spec: {exc}") from None
         return pb.SubmitJobResponse(job=wire.job_to_proto(rec))
 
@@ -121,25 +198,32 @@ class JobServicer(pb_grpc.JobServiceServicer):
     @_rpc
     def ListJobs(self, request: pb.ListJobsRequest, context) -> pb.ListJobsResponse:
         if request.page_size < 0:
-            raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "page_size: must be >= 0")
+            raise _invalid("page_size: must be >= 0")
         size = min(request.page_size or 50, MAX_PAGE)
         states = []
         for s in request.states:
             if s == pb.JOB_STATE_UNSPECIFIED:
                 continue
             if s not in STATE_FROM_PROTO:
-                raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, f"states: unknown state {s}")
+                raise _invalid(f"states: unknown state {s}")
             states.append(STATE_FROM_PROTO[s])
         kind = ""
         if request.kind != pb.JOB_KIND_UNSPECIFIED:
             if request.kind not in KIND_FROM_PROTO:
-                raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, f"kind: unknown job kind {request.kind}")
+                raise _invalid(f"kind: unknown job kind {request.kind}")
             kind = KIND_FROM_PROTO[request.kind]
         before = _decode_token(request.page_token) if request.page_token else None
-        recs = self.service.list(states=states, kind=kind, model=request.model, owner=request.owner,
-                                 before_seq=before, limit=size + 1)
-        token = _encode_token(recs[size - 1].seq) if len(recs) > size else ""
-        return pb.ListJobsResponse(jobs=[wire.job_to_proto(r) for r in recs[:size]], next_page_token=token)
+        recs = self.service.list(states=states, kind=kind, model=_bounded("model", request.model),
+                                 owner=_bounded("owner", request.owner), before_seq=before, limit=size + 1)
+        jobs, used = [], 0
+        for rec in recs[:size]:
+            job = wire.job_to_proto(rec)
+            used += job.ByteSize() + 8  # + the field's tag and length
+            if jobs and used > PAGE_BYTES:
+                break  # big jobs (long specs, old long owners): the rest go on the next page
+            jobs.append(job)
+        token = _encode_token(recs[len(jobs) - 1].seq) if len(jobs) < len(recs) else ""
+        return pb.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     @_rpc
     def CancelJob(self, request: pb.CancelJobRequest, context) -> pb.Job:
@@ -168,9 +252,9 @@ class JobServicer(pb_grpc.JobServiceServicer):
     @_rpc
     def GetAttention(self, request: pb.GetAttentionRequest, context) -> pb.GetAttentionResponse:
         if request.max_records < 0:
-            raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "max_records: must be >= 0")
+            raise _invalid("max_records: must be >= 0")
         epoch = request.epoch if request.HasField("epoch") else None
-        epochs, chosen, table = self.service.attention(_job_id(request), request.trial, epoch)
+        epochs, chosen, table = self.service.attention(_job_id(request), _bounded("trial", request.trial), epoch)
         return wire.attention_to_proto(epochs, chosen, table, request.max_records)
 
     @_rpc
@@ -187,7 +271,7 @@ class JobServicer(pb_grpc.JobServiceServicer):
 
     @_rpc
     def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
-        return wire.models_to_proto(request.family)
+        return wire.models_to_proto(_bounded("family", request.family))
 
 
 def _encode_token(seq: int) -> str:
@@ -195,13 +279,18 @@ def _encode_token(seq: int) -> str:
 
 
 def _decode_token(token: str) -> int:
+    """The seq a page token holds; INVALID_ARGUMENT for anything ListJobs did not hand out (the number
+    must be a plain positive decimal that fits SQLite's 64-bit integers)."""
+    bad = _invalid("page_token: not a token from ListJobs")
+    if len(token) > LIMITS["page_token"]:
+        raise bad
     try:
-        version, seq = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        if version != "v1":
-            raise ValueError
-        return int(seq)
-    except Exception:
-        raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token from ListJobs") from None
+        version, seq = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii").split(":")
+    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
+        raise bad from None
+    if version != "v1" or not (seq.isascii() and seq.isdigit()) or not 0 < int(seq) < 2**63:
+        raise bad
+    return int(seq)
 
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
@@ -256,12 +345,18 @@ def create_server(
     tls_cert: bytes | None = None,
     tls_key: bytes | None = None,
     max_workers: int = 32,
+    max_streams: int | None = None,
     max_request_bytes: int = MAX_REQUEST_BYTES,
     max_response_bytes: int = MAX_RESPONSE_BYTES,
 ) -> tuple[grpc.Server, int]:
     """A (not yet started) server for `service` on `address` ("host:port", port 0 = a free one), and the
     port it bound. Without `token` only a loopback address is allowed; with `tls_cert` and `tls_key`
-    (PEM bytes) the port is TLS. Also serves gRPC health checking and reflection."""
+    (PEM bytes) the port is TLS. Also serves gRPC health checking and reflection. At most `max_streams`
+    (default: half of `max_workers`) WatchJob/StreamLogs streams are open at once, so the other threads
+    always answer unary calls and health checks."""
+    max_streams = max_workers // 2 if max_streams is None else max_streams
+    if not 0 < max_streams < max_workers:
+        raise ValueError(f"max_streams: must be between 1 and max_workers - 1 ({max_workers - 1}); got {max_streams}")
     if not token and not is_loopback(address):
         raise ValueError(f"--host: refusing to listen on {address} without a token; "
                          "give --token (or FOVEATE_TOKEN), or listen on 127.0.0.1")
@@ -274,7 +369,7 @@ def create_server(
         interceptors=[TokenAuthInterceptor(token)] if token else [],
         options=[("grpc.max_receive_message_length", max_request_bytes),
                  ("grpc.max_send_message_length", max_response_bytes)])
-    pb_grpc.add_JobServiceServicer_to_server(JobServicer(service), server)
+    pb_grpc.add_JobServiceServicer_to_server(JobServicer(service, max_streams), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):
