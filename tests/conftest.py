@@ -73,3 +73,23 @@ def tiny_dataset(tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("data") / "cluttered60-tiny")
     assert main(["data", "build", "cluttered60", "--out", out, "--train", "128", "--test", "32"]) == 0
     return out
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    """(JobService, ScriptedRay, spec) over a 4-image dataset, with one slot and a catalog in tmp_path."""
+    from scripted_ray import ScriptedRay
+
+    from jobs.api.spec import JobSpec
+    from jobs.data import build_recipe, write_dataset
+    from jobs.service.job_service import JobService, ServiceConfig
+
+    splits = {s: build_recipe("cluttered60", count=4, seed=0, split=s) for s in ("train", "test")}
+    write_dataset(str(tmp_path / "data"), splits, {"recipe": "cluttered60", "seed": 0})
+    ray = ScriptedRay()
+    svc = JobService(ServiceConfig(db_path=str(tmp_path / "c.db"), max_running=1, poll_interval=3600,
+                                   storage_roots=(str(tmp_path / "out"),), data_roots=(str(tmp_path / "data"),)), ray)
+    spec = JobSpec.from_dict({"data": {"path": str(tmp_path / "data")}, "storage_path": str(tmp_path / "out"),
+                              "scaling": {"num_workers": 1}})
+    yield svc, ray, spec
+    svc.stop()
