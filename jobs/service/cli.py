@@ -54,14 +54,12 @@ def _prepare(args: argparse.Namespace) -> tuple[ServiceConfig, bytes | None, byt
     everything `serve` can refuse is checked here, before it starts a Ray head that would outlive it."""
     from jobs.service.catalog import Catalog
     from jobs.service.job_service import ServiceConfig
-    from jobs.service.server import is_loopback
+    from jobs.service.server import check_listen
 
-    # create_server refuses these too; here they come before anything has started.
-    if not args.token and not is_loopback(f"{args.host}:{args.port}"):
-        raise UserError(f"--host: refusing to listen on {args.host}:{args.port} without a token; "
-                        "give --token (or FOVEATE_TOKEN), or listen on 127.0.0.1")
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise UserError("--tls-cert and --tls-key: give both or neither")
+    try:
+        check_listen(f"{args.host}:{args.port}", args.token, bool(args.tls_cert), bool(args.tls_key))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     pem = {}
     for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
         try:

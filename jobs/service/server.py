@@ -337,6 +337,16 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def check_listen(address: str, token: str | None, has_cert: bool, has_key: bool) -> None:
+    """Refuse, naming the flag, a listening address that would serve without credentials beyond loopback,
+    or half a TLS pair. `foveate serve` asks before it starts anything; create_server asks again."""
+    if not token and not is_loopback(address):
+        raise ValueError(f"--host: refusing to listen on {address} without a token; "
+                         "give --token (or FOVEATE_TOKEN), or listen on 127.0.0.1")
+    if has_cert != has_key:
+        raise ValueError("--tls-cert and --tls-key: give both or neither")
+
+
 def create_server(
     address: str,
     service: JobService,
@@ -357,11 +367,7 @@ def create_server(
     max_streams = max_workers // 2 if max_streams is None else max_streams
     if not 0 < max_streams < max_workers:
         raise ValueError(f"max_streams: must be between 1 and max_workers - 1 ({max_workers - 1}); got {max_streams}")
-    if not token and not is_loopback(address):
-        raise ValueError(f"--host: refusing to listen on {address} without a token; "
-                         "give --token (or FOVEATE_TOKEN), or listen on 127.0.0.1")
-    if bool(tls_cert) != bool(tls_key):
-        raise ValueError("--tls-cert and --tls-key: give both or neither")
+    check_listen(address, token, bool(tls_cert), bool(tls_key))
     if token and not tls_cert and not is_loopback(address):
         log.warning("serving on %s with a token but without TLS: the token travels in clear text", address)
     server = grpc.server(
