@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from jobs.service.catalog import SCHEMA_VERSION, Catalog, JobRecord
-from jobs.service.job_service import failure_reason
+from jobs.service.outputs import failure_reason
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 

@@ -15,9 +15,7 @@ ClusterUnavailable → UNAVAILABLE.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
 import shlex
 import threading
 import time
@@ -25,8 +23,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import pyarrow as pa
 
 from cluster.jobs_api import ClusterSnapshot, ClusterUnavailable, RayJob, RayJobsAPI
 from jobs.api import paths
@@ -36,6 +32,7 @@ from jobs.run import readers as run_readers
 from jobs.run import storage
 from jobs.run.layout import RunLayout
 from jobs.service.catalog import Catalog, JobNotFound, JobRecord
+from jobs.service.outputs import JobStateError, epochs_or_none, failure_reason, reading
 
 log = logging.getLogger("foveate.service")
 
@@ -43,10 +40,6 @@ RAY_ALIVE = ("PENDING", "RUNNING")  # Ray's job states in which a driver may sti
 STRAY_NOTE = "Ray started this job after it had finished here"
 
 __all__ = ["ClusterUnavailable", "JobNotFound", "JobService", "JobStateError", "ServiceConfig", "SpecError"]
-
-
-class JobStateError(RuntimeError):
-    """The job's state forbids the request (cancelling a finished job, trials of a train job)."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +160,7 @@ class JobService:
         job_id = f"job-{uuid.uuid4().hex[:12]}"
         spec = spec.replace(name=job_id)  # the run is named after the job: a resubmitted run resumes
         rec = JobRecord(id=job_id, kind=spec.kind, model=spec.model.name, owner=owner, priority=priority,
-                        state="QUEUED", spec=spec.to_dict(), run_dir=_run_dir(spec))
+                        state="QUEUED", spec=spec.to_dict(), run_dir=RunLayout.of(spec).root)
         rec = self.catalog.insert(rec, request_id=request_id or None)
         self._notify()
         self._wake.set()
@@ -323,7 +316,7 @@ class JobService:
                 yield ("state", rec, change)
             sent_states = max(sent_states, len(history))
             if rec.state != "QUEUED":
-                for trial, epoch, metrics in _epochs_or_none(rec):
+                for trial, epoch, metrics in epochs_or_none(rec):
                     if (trial, epoch) not in sent_epochs:
                         sent_epochs.add((trial, epoch))
                         yield ("epoch", rec, trial, epoch, metrics)
@@ -360,13 +353,13 @@ class JobService:
         rec = self.catalog.get(job_id)
         if rec.kind != "tune":
             raise JobStateError(f"job {job_id} is a train job; only tune jobs have trials")
-        with _reading(rec):
+        with reading(rec):
             return run_readers.trials(rec.run_dir)
 
     def attention(self, job_id: str, trial: str = "", epoch: int | None = None):
         """(epochs, epoch, table or None) of the attention records of a job (and trial)."""
         rec = self.catalog.get(job_id)
-        with _reading(rec):
+        with reading(rec):
             if rec.kind == "tune":
                 known = run_readers.trial_ids(rec.run_dir)
                 if not trial:
@@ -381,46 +374,3 @@ class JobService:
     def describe(self) -> tuple[ClusterSnapshot, dict[str, int]]:
         self._cluster = (time.monotonic(), self.ray.describe())
         return self._cluster[1], self.catalog.counts()
-
-
-# What reading a run directory raises when it cannot be read at all (a scheme pyarrow has no filesystem
-# for, a store that refuses us, a corrupt file): the job's outputs are unreadable, not the request wrong.
-_UNREADABLE = (OSError, ValueError, pa.ArrowException)
-
-
-@contextlib.contextmanager
-def _reading(rec: JobRecord) -> Iterator[None]:
-    """Reading `rec`'s run directory: failures become JobStateError naming it (LookupError, SpecError pass)."""
-    try:
-        yield
-    except SpecError:
-        raise
-    except _UNREADABLE as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise JobStateError(f"job {rec.id}: cannot read its run directory {rec.run_dir}: {first}") from None
-
-
-def _epochs_or_none(rec: JobRecord) -> list[tuple[str, int, dict[str, float]]]:
-    """The epochs reported so far; none while the run directory cannot be read (a watch keeps going)."""
-    try:
-        return run_readers.epoch_metrics(rec.run_dir, rec.kind)
-    except _UNREADABLE as exc:
-        log.debug("job %s: cannot read %s: %s", rec.id, rec.run_dir, exc)
-        return []
-
-
-def _run_dir(spec: JobSpec) -> str:
-    return RunLayout.of(spec).root
-
-
-_EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")
-
-
-def failure_reason(message: str) -> str:
-    """A failed Ray job's reason, readable: Ray's first line plus the last exception line of the log."""
-    lines = [ln.rstrip() for ln in (message or "").splitlines() if ln.strip()]
-    if not lines:
-        return "the job failed without a message"
-    head = lines[0].split(", last available logs")[0]
-    exc = next((ln for ln in reversed(lines[1:]) if _EXC_LINE.match(ln)), "")
-    return f"{exc}\n({head})" if exc else head
