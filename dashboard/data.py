@@ -24,7 +24,7 @@ from google.protobuf.json_format import MessageToDict
 from jobs.api.client import ClientError, FoveateClient
 from jobs.api.spec import SpecError
 from jobs.api.spec_proto import value_from_proto
-from jobs.api.states import STATES, is_final, is_unfinished, state_name
+from jobs.api.states import STATES, WITH_RAY, is_final, is_unfinished, kind_name, state_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def _ts(ts: Any) -> datetime | None:
 def job_dict(job: Any) -> dict[str, Any]:
     """The fields of a Job message the pages show, as plain data."""
     spec = job.spec
-    kind = "tune" if spec.kind == 2 else "train"
+    kind = kind_name(spec.kind) or "train"
     epochs = spec.optim.epochs or 1
     return {
         "id": job.id, "state": state_name(job.state), "kind": kind, "model": spec.model.name,
@@ -307,4 +307,4 @@ def example_specs() -> dict[str, dict[str, Any]]:
     return out
 
 
-__all__ = ["STATES", "ClientError", "Connection", "is_final", "is_unfinished", "state_name"]
+__all__ = ["STATES", "WITH_RAY", "ClientError", "Connection", "is_final", "is_unfinished", "state_name"]

@@ -15,7 +15,7 @@ def cluster_panel() -> None:
     try:
         info = data.cluster(conn)
         queued = data.list_jobs(conn, states=("QUEUED",))
-        running = data.list_jobs(conn, states=("PENDING", "RUNNING"))
+        running = data.list_jobs(conn, states=data.WITH_RAY)
     except data.ClientError as exc:
         data.show_error(exc, "describing the cluster")
         return

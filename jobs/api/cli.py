@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from jobs.api.states import kind_name, state_name
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("submit", help="submit a train/tune spec to the job service")
@@ -84,7 +86,6 @@ def _client_command(fn: Callable) -> Callable:
 
 def _submit(client: Any, args: argparse.Namespace) -> int:
     from jobs.api.spec import apply_overrides, read_spec_file
-    from jobs.api.states import state_name
 
     spec = apply_overrides(read_spec_file(args.spec), args.set)
     if args.validate_only:
@@ -111,11 +112,10 @@ def follow(client: Any, job: Any) -> Any:
     """A live progress bar over the job's epochs (all trials' for a tune job) until it ends."""
     from tqdm import tqdm
 
-    from jobs.api.states import state_name
 
     spec = job.spec
     epochs = spec.optim.epochs or 1
-    total = epochs * (spec.tune.num_trials if spec.kind == 2 else 1)
+    total = epochs * (spec.tune.num_trials if kind_name(spec.kind) == "tune" else 1)
     with tqdm(total=total, desc=f"{job.id} {state_name(job.state)}", unit="epoch", dynamic_ncols=True) as bar:
         for event in client.watch(job.id):
             job = event.job
@@ -132,7 +132,6 @@ def follow(client: Any, job: Any) -> Any:
 
 
 def print_outcome(job: Any) -> None:
-    from jobs.api.states import state_name
 
     print(f"{job.id}: {state_name(job.state)}")
     if job.error:
@@ -161,14 +160,13 @@ def _when(ts: Any) -> str:
 def _status(client: Any, args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
 
-    from jobs.api.states import state_name
 
     if args.job_id:
         job = client.get(args.job_id)
         if args.json:
             print(json.dumps(MessageToDict(job, preserving_proto_field_name=True), indent=1))
             return 0
-        kind = "tune" if job.spec.kind == 2 else "train"
+        kind = kind_name(job.spec.kind)
         print(f"{job.id}  {state_name(job.state)}  {kind} {job.spec.model.name}  owner={job.owner or '-'}  "
               f"priority={job.priority}")
         for h in job.history:
@@ -183,7 +181,7 @@ def _status(client: Any, args: argparse.Namespace) -> int:
     for j in page.jobs:
         acc = j.result.metrics.get("val_accuracy")
         result = f"val_accuracy={acc:.3f}" if acc is not None else (j.error.splitlines()[0][:40] if j.error else "")
-        print(f"{j.id:<17} {state_name(j.state):<10} {'tune' if j.spec.kind == 2 else 'train':<6} "
+        print(f"{j.id:<17} {state_name(j.state):<10} {kind_name(j.spec.kind):<6} "
               f"{j.spec.model.name:<22} {j.owner[:10]:<10} {_when(j.created):<19}  {result}")
     if page.next_page_token:
         print(f"(more: raise --limit above {args.limit})")
@@ -198,7 +196,6 @@ def _logs(client: Any, args: argparse.Namespace) -> int:
 
 
 def _cancel(client: Any, args: argparse.Namespace) -> int:
-    from jobs.api.states import state_name
 
     job = client.cancel(args.job_id)
     done = state_name(job.state)

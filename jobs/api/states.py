@@ -26,6 +26,11 @@ def state_name(state: int | str) -> str:
     return state if isinstance(state, str) else STATE_FROM_PROTO.get(state, "UNSPECIFIED")
 
 
+def kind_name(kind: int | str) -> str:
+    """A job kind's name ("tune") from its proto enum value or its name; "" when unset."""
+    return kind if isinstance(kind, str) else KIND_FROM_PROTO.get(kind, "")
+
+
 def is_final(state: int | str) -> bool:
     """Whether a state (proto enum value or name) never changes again."""
     return state_name(state) in FINAL
