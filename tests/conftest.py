@@ -93,3 +93,11 @@ def scripted(tmp_path):
                               "scaling": {"num_workers": 1}})
     yield svc, ray, spec
     svc.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory, tiny_dataset):
+    """The hostile-input tests' sandbox tree (tests/service_fuzzing.make_sandbox), one per module."""
+    from service_fuzzing import make_sandbox
+
+    yield from make_sandbox(tmp_path_factory, tiny_dataset)

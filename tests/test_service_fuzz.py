@@ -30,7 +30,6 @@ from service_fuzzing import (
     assert_nothing_written_outside,
     bad_specs,
     files,
-    make_sandbox,
     path_strategy,
 )
 from service_harness import running_server, tiny_spec
@@ -42,12 +41,6 @@ from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.service.catalog import JobRecord
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory, tiny_dataset):
-    """The sandbox tree (service_fuzzing.make_sandbox), one per module."""
-    yield from make_sandbox(tmp_path_factory, tiny_dataset)
 
 
 

@@ -20,7 +20,6 @@ from service_fuzzing import (
     assert_nothing_written_outside,
     away_places,
     files,
-    make_sandbox,
     path_strategy,
     roots,
 )
@@ -31,12 +30,6 @@ from jobs.api.states import state_name
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory, tiny_dataset):
-    """The sandbox tree (service_fuzzing.make_sandbox), one per module."""
-    yield from make_sandbox(tmp_path_factory, tiny_dataset)
 
 
 @pytest.mark.parametrize("storage_path", [
