@@ -14,6 +14,7 @@ a local directory or a pyarrow URI):
         trials/TRIAL/attention/...              ... its attention records ...
         trials/TRIAL/result.json                ... and its trial driver's result (params, checkpoint, error)
         trials.parquet, best.json               tune: written when the search ends
+        export/model-mean.onnx (+ .card.json)   exported models (`foveate export`, the ExportModel RPC)
     STORAGE/NAME-TRIAL/checkpoint_*/            tune: Ray Train's run of one trial (its checkpoints)
     STORAGE/NAME-tuner/                         tune: Ray Tune's experiment (restored after a restart)
 
@@ -43,6 +44,7 @@ TRIALS = "trials"
 TRIALS_TABLE = "trials.parquet"
 BEST = "best.json"
 TUNER_SUFFIX = "-tuner"
+EXPORT = "export"
 DEFAULT_NAME = "run"  # a spec without a name (the CLI and the service always give one)
 _RECORD = re.compile(r"epoch=(\d+)\.parquet")
 
@@ -119,6 +121,15 @@ class RunLayout:
     @property
     def best(self) -> str:
         return storage.join(self.root, BEST)
+
+    @property
+    def export_dir(self) -> str:
+        """Where exports of the run's model are kept (a tune run's: of its best trial)."""
+        return storage.join(self.root, EXPORT)
+
+    def export(self, file_name: str) -> str:
+        """The exported model `file_name` (`jobs.api.exports.ExportRequest.file_name`) of this run."""
+        return storage.join(self.export_dir, file_name)
 
     # What the run, or the trial, writes as it trains.
     @property
