@@ -108,3 +108,17 @@ class AttentionModel(nn.Module, ABC):
         """(B, T, N) class scores per step or scale that the attention records store beside the boxes
         (RA-CNN: one per scale); None (the default) when the family has no such scores."""
         return None
+
+    def path_noise(self, samples: int) -> dict[str, tuple[int, ...]]:
+        """The random inputs of `samples` sampled paths per image, name -> per-image shape, which
+        `evaluate(images, samples, **noise)` takes with a leading batch dimension; {} for a deterministic
+        family (one forward pass, the default), which then has only the mean path (samples 0)."""
+        if samples:
+            raise ValueError(f"samples: {self.family} is deterministic (one forward pass), must be 0, got {samples}")
+        return {}
+
+    def serving_outputs(self, output) -> dict[str, Tensor]:
+        """The named tensors an exported model returns (attention_models/export.py): logits, prediction and
+        the attention in original-image pixels. Default: logits (B, N), prediction (B,), boxes (B, T, 4)
+        (T scales or granularities)."""
+        return {"logits": output.logits, "prediction": self.predict(output), "boxes": output.attention.boxes[:, :, 0]}

@@ -43,8 +43,10 @@ from attention_models.dram_config import DRAMConfig
 from attention_models.losses import reinforce_terms
 from attention_models.retina import (
     Retina,
+    check_path_noise,
     gaussian_location,
     monte_carlo_average,
+    repeat_paths,
     scale_step_size,
     shrink_last_linear,
 )
@@ -138,9 +140,16 @@ class DRAM(AttentionModel):
         return self.config.num_classes
 
     def forward(
-        self, images: Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+        self,
+        images: Tensor,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> DRAMOutput:
-        """images (B, C, H, W) in [0, 1]. `sample=False` follows the emission means (deterministic)."""
+        """images (B, C, H, W) in [0, 1]. `sample=False` follows the emission means (deterministic).
+        `noise` (B, T, 2) standard normal gives the path's randomness explicitly (what an exported graph
+        takes as an input): l_n = mean_n + std * noise[:, n]."""
         cfg = self.config
         B, C, H, W = images.shape
         if (cfg.in_channels, cfg.image_size, cfg.image_size) != (C, H, W):
@@ -148,6 +157,7 @@ class DRAM(AttentionModel):
                 f"images: expected (B, {cfg.in_channels}, {cfg.image_size}, {cfg.image_size}), "
                 f"got {tuple(images.shape)} (set image_size / in_channels in the config)"
             )
+        check_path_noise(noise, None, B, cfg.num_glimpses)
         zeros = images.new_zeros(B, cfg.hidden)
         r1 = (zeros, zeros)
         context = self.context(images)  # (B, hidden)
@@ -156,7 +166,8 @@ class DRAM(AttentionModel):
         locations, means, log_pis, baselines, logits = [], [], [], [], []
         for n in range(cfg.num_glimpses):
             mean = torch.tanh(self.emission(r2[0]).float())  # (B, 2)
-            loc, log_pi = gaussian_location(mean, cfg.location_std, sample, generator)
+            step_noise = None if noise is None else noise[:, n]
+            loc, log_pi = gaussian_location(mean, cfg.location_std, sample, generator, step_noise)
             baselines.append(self.baseline(r2[0].detach()).float().squeeze(-1))  # (B,)
             locations.append(loc)
             means.append(mean.detach())
@@ -250,13 +261,28 @@ class DRAM(AttentionModel):
 
     @torch.no_grad()
     def evaluate(
-        self, images: Tensor, samples: int | None = None, generator: torch.Generator | None = None
+        self,
+        images: Tensor,
+        samples: int | None = None,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> DRAMOutput:
         """M = `samples` sampled paths per image in one batch of B * M; logits (B, S, N + 1) are the log of
-        the path-averaged label probabilities per slot. samples=0: the deterministic mean path."""
+        the path-averaged label probabilities per slot. samples=0: the deterministic mean path. `noise`
+        (B, M, T, 2) gives the paths' randomness explicitly (see `forward`)."""
         M = self.config.eval_samples if samples is None else samples
         if M == 0:
             return self(images, sample=False)
-        out = self(images.repeat_interleave(M, dim=0), sample=True, generator=generator)
+        noise, _ = repeat_paths(M, noise, None)
+        out = self(images.repeat_interleave(M, dim=0), sample=True, generator=generator, noise=noise)
         return monte_carlo_average(out, M)
 
+    def path_noise(self, samples: int) -> dict[str, tuple[int, ...]]:
+        """The randomness of M = `samples` paths per image, as per-image shapes: noise (M, T, 2); none for
+        the mean path (samples 0)."""
+        return {"noise": (samples, self.config.num_glimpses, 2)} if samples else {}
+
+    def serving_outputs(self, output: DRAMOutput) -> dict[str, Tensor]:
+        """logits (B, S, N + 1) per label slot, prediction (B, max_digits) padded with -1, glimpse_boxes
+        (B, T, K, 4) in pixels."""
+        return {"logits": output.logits, "prediction": self.predict(output), "glimpse_boxes": output.attention.boxes}

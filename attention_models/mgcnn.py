@@ -167,6 +167,13 @@ class MGCNN(AttentionModel):
         terms["fused"] = c.fused_weight * F.cross_entropy(output.logits, batch["label"])
         return terms
 
+    def serving_outputs(self, output: MGCNNOutput) -> dict[str, Tensor]:
+        """logits (B, N) fused fine class, prediction (B,), boxes (B, V, 4) in original pixels, and
+        level{v}_logits (B, N_v) of each level's descriptor classifier (v = 1 coarsest)."""
+        levels = {f"level{v + 1}_logits": logits for v, logits in enumerate(output.level_logits)}
+        return {"logits": output.logits, "prediction": self.predict(output), "boxes": output.attention.boxes[:, :, 0],
+                **levels}
+
     def predict(self, output: MGCNNOutput) -> Tensor:
         return output.logits.argmax(dim=-1)
 

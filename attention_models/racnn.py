@@ -228,6 +228,11 @@ class RACNN(AttentionModel):
         """(B, S, N) each scale's class scores, stored in the attention records beside each scale's box."""
         return output.scale_logits
 
+    def serving_outputs(self, output: RACNNOutput) -> dict[str, Tensor]:
+        """logits (B, N) fused, prediction (B,), scale_logits (B, S, N), boxes (B, S, 4) in original pixels."""
+        return {"logits": output.logits, "prediction": self.predict(output), "scale_logits": output.scale_logits,
+                "boxes": output.attention.boxes[:, :, 0]}
+
     def predict(self, output: RACNNOutput) -> Tensor:
         return output.logits.argmax(dim=-1)
 

@@ -41,8 +41,10 @@ from attention_models.losses import reinforce_terms
 from attention_models.ram_config import RAMConfig
 from attention_models.retina import (
     Retina,
+    check_path_noise,
     gaussian_location,
     monte_carlo_average,
+    repeat_paths,
     scale_step_size,
     shrink_last_linear,
     uniform_location,
@@ -127,10 +129,20 @@ class RAM(AttentionModel):
         return self.glimpse.retina
 
     def forward(
-        self, images: Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+        self,
+        images: Tensor,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
+        first_locations: Tensor | None = None,
     ) -> RAMOutput:
         """images (B, C, H, W) in [0, 1]. `sample=False` follows the policy means (first glimpse at the
-        centre when it is random), a deterministic path; `generator` makes the sampled path reproducible."""
+        centre when it is random), a deterministic path; `generator` makes the sampled path reproducible.
+        `noise` (B, T, 2) standard normal and `first_locations` (B, 2) in [-1, 1] (with a random first
+        glimpse) give the path's randomness explicitly (what an exported graph takes as inputs): the path is
+        then a function of them, with l_t = mean_t + std * noise[:, t] (noise[:, 0] unused after a random
+        first glimpse)."""
         cfg = self.config
         B, C, H, W = images.shape
         if (cfg.in_channels, cfg.image_size, cfg.image_size) != (C, H, W):
@@ -138,6 +150,7 @@ class RAM(AttentionModel):
                 f"images: expected (B, {cfg.in_channels}, {cfg.image_size}, {cfg.image_size}), "
                 f"got {tuple(images.shape)} (set image_size / in_channels in the config)"
             )
+        check_path_noise(noise, first_locations, B, cfg.num_glimpses)
         h = images.new_zeros(B, cfg.core_hidden)
         state = (h, h)
         integral = self.retina.integral(images)  # (B, C, H+1, W+1), shared by the T glimpses
@@ -146,11 +159,15 @@ class RAM(AttentionModel):
             policy_input = h if cfg.policy_through_core else h.detach()
             mean = torch.tanh(self.location(policy_input).float())  # (B, 2); REINFORCE reaches f_l (and h_t)
             if t == 0 and cfg.first_location == "random":
-                loc = uniform_location(images, B, generator) if sample else mean.new_zeros(B, 2)
+                if first_locations is not None:
+                    loc = first_locations.to(mean.dtype)
+                else:
+                    loc = uniform_location(images, B, generator) if sample else mean.new_zeros(B, 2)
                 log_pi = mean.new_zeros(B)
                 mean = loc
             else:
-                loc, log_pi = gaussian_location(mean, cfg.location_std, sample, generator)
+                step_noise = None if noise is None else noise[:, t]
+                loc, log_pi = gaussian_location(mean, cfg.location_std, sample, generator, step_noise)
             baselines.append(self.baseline(h.detach()).float().squeeze(-1))  # (B,)
             locations.append(loc)
             means.append(mean.detach())
@@ -194,15 +211,37 @@ class RAM(AttentionModel):
 
     @torch.no_grad()
     def evaluate(
-        self, images: Tensor, samples: int | None = None, generator: torch.Generator | None = None
+        self,
+        images: Tensor,
+        samples: int | None = None,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
+        first_locations: Tensor | None = None,
     ) -> RAMOutput:
         """Monte Carlo evaluation: M = `samples` (default config.eval_samples) sampled glimpse paths per
         image, run as one batch of B * M; logits (B, N) are the log of the path-averaged class
         probabilities. samples=0 follows the deterministic mean path. Other fields come from each
-        image's first path. No gradients."""
+        image's first path. No gradients. `noise` (B, M, T, 2) and `first_locations` (B, M, 2) give the
+        paths' randomness explicitly (see `forward`)."""
         M = self.config.eval_samples if samples is None else samples
         if M == 0:
             return self(images, sample=False)
-        out = self(images.repeat_interleave(M, dim=0), sample=True, generator=generator)
+        noise, first_locations = repeat_paths(M, noise, first_locations)
+        out = self(images.repeat_interleave(M, dim=0), sample=True, generator=generator,
+                   noise=noise, first_locations=first_locations)
         return monte_carlo_average(out, M)
+
+    def path_noise(self, samples: int) -> dict[str, tuple[int, ...]]:
+        """The randomness of M = `samples` paths per image, as per-image shapes: noise (M, T, 2) standard
+        normal, and first_locations (M, 2) uniform in [-1, 1] when the first glimpse is random."""
+        if samples == 0:
+            return {}
+        shapes = {"noise": (samples, self.config.num_glimpses, 2)}
+        if self.config.first_location == "random":
+            shapes["first_locations"] = (samples, 2)
+        return shapes
+
+    def serving_outputs(self, output: RAMOutput) -> dict[str, Tensor]:
+        """logits (B, N), prediction (B,) and glimpse_boxes (B, T, K, 4) in pixels."""
+        return {"logits": output.logits, "prediction": self.predict(output), "glimpse_boxes": output.attention.boxes}
 

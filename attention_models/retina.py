@@ -166,16 +166,20 @@ def scale_step_size(module: nn.Module, scale: float) -> None:
 
 
 def gaussian_location(
-    mean: Tensor, std: float, sample: bool, generator: torch.Generator | None = None
+    mean: Tensor, std: float, sample: bool, generator: torch.Generator | None = None, noise: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """Sample l ~ N(mean, std^2 I) (or take the mean) and return (location, log_pi).
 
     mean: (B, 2) in [-1, 1]. The sample is drawn without gradient; log_pi (B,) is the log-density of the
     raw sample, differentiable in `mean` only (REINFORCE). The location used for the glimpse is the sample
     clamped to the image [-1, 1]^2, a deterministic function of the sample, so the estimator stays unbiased.
+    `noise` (B, 2), standard normal, replaces the draw: the sample is then mean + std * noise, which is how
+    an exported graph samples (its caller draws the noise; the graph holds no random op).
     """
     mean = mean.float()  # the policy in fp32 even under bf16 autocast: log-densities of tiny stds
-    if sample:
+    if noise is not None:
+        raw = (mean + std * noise.to(mean.dtype)).detach()
+    elif sample:
         noise = torch.empty_like(mean).normal_(generator=generator)
         raw = (mean + std * noise).detach()
     else:
@@ -195,6 +199,24 @@ def average_paths(logits: Tensor, samples: int) -> Tensor:
     BM = logits.shape[0]
     log_p = logits.float().log_softmax(dim=-1).reshape(BM // samples, samples, *logits.shape[1:])
     return log_p.logsumexp(dim=1) - math.log(samples)
+
+
+def check_path_noise(noise: Tensor | None, first_locations: Tensor | None, batch: int, steps: int) -> None:
+    """Raise unless given path noise has the shapes an episode of `steps` glimpses on `batch` images reads:
+    noise (batch, steps, 2) standard normal, first_locations (batch, 2) in [-1, 1]."""
+    for name, value, shape in (("noise", noise, (batch, steps, 2)), ("first_locations", first_locations, (batch, 2))):
+        if value is not None and tuple(value.shape) != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {tuple(value.shape)}")
+
+
+def repeat_paths(samples: int, noise: Tensor | None, first_locations: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """Per-image path noise of M = `samples` paths, noise (B, M, T, 2) and first_locations (B, M, 2), as the
+    (B * M, ...) batch of `images.repeat_interleave(M)` (each image's M paths adjacent)."""
+    for name, value in (("noise", noise), ("first_locations", first_locations)):
+        if value is not None and (value.dim() < 2 or value.shape[1] != samples):
+            raise ValueError(f"{name}: expected {samples} paths per image in dim 1, got shape {tuple(value.shape)}")
+    flat = lambda v: None if v is None else v.flatten(0, 1)  # noqa: E731
+    return flat(noise), flat(first_locations)
 
 
 def monte_carlo_average(out: Any, M: int) -> Any:

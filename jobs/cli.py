@@ -14,6 +14,7 @@ from jobs.api.errors import UserError
 _COMMAND_MODULES = [
     "jobs.data.cli",
     "jobs.run.cli",
+    "jobs.run.export",
     "jobs.api.cli",
     "jobs.api.spec_cli",
     "jobs.service.cli",

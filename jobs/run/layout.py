@@ -9,7 +9,7 @@ a local directory or a pyarrow URI):
         result.json                             the driver's result (TrainResult or TuneResult as a dict)
         metrics.json                            train: one dict per reported epoch (rank 0 rewrites it)
         attention/epoch=NNNN.parquet            train: the attention record of each epoch
-        checkpoint_*/                           train: Ray Train's checkpoints
+        checkpoint_*/state.pt                   train: Ray Train's checkpoints (weights, optimisers, spec)
         trials/TRIAL/metrics.json               tune: the same per trial ...
         trials/TRIAL/attention/...              ... its attention records ...
         trials/TRIAL/result.json                ... and its trial driver's result (params, checkpoint, error)
@@ -45,6 +45,8 @@ TRIALS_TABLE = "trials.parquet"
 BEST = "best.json"
 TUNER_SUFFIX = "-tuner"
 EXPORT = "export"
+CHECKPOINT_PREFIX = "checkpoint_"  # Ray Train names its checkpoint directories checkpoint_<timestamp>
+CHECKPOINT_STATE = "state.pt"  # the one file in each checkpoint directory (jobs/run/loop.py writes it)
 DEFAULT_NAME = "run"  # a spec without a name (the CLI and the service always give one)
 _RECORD = re.compile(r"epoch=(\d+)\.parquet")
 

@@ -29,7 +29,8 @@ from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
 from jobs.data.store import read_manifest, read_split
 from jobs.run import record_files, records, storage
-from jobs.run.layout import RunLayout
+from jobs.run.checkpoints import code_commit
+from jobs.run.layout import CHECKPOINT_STATE, RunLayout
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -181,6 +182,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
             optimizers[name].load_state_dict(state)
         start_epoch, step = resume["epoch"] + 1, resume.get("step", 0)
     model = wrap(raw) if wrap else raw
+    commit = code_commit() if rank == 0 else ""  # what trained it, kept in every checkpoint (model cards)
     # Each worker reads only its own contiguous shard; the shards differ by at most one row, so every
     # rank runs the same number of steps (the smallest shard's), which keeps DDP's all-reduces in step.
     total = manifest["counts"].get(spec.data.train_split, 0)
@@ -258,7 +260,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
                 "model": raw.state_dict(),
                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                 "epoch": epoch, "step": step, "spec": spec.to_dict(), "metrics": metrics,
-                "model_config": dataclasses.asdict(raw.config),
+                "model_config": dataclasses.asdict(raw.config), "commit": commit,
             }
         report(metrics, state)
     return metrics
@@ -275,7 +277,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
-            resume = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=False)
+            resume = torch.load(os.path.join(d, CHECKPOINT_STATE), map_location="cpu", weights_only=False)
     device = ray.train.torch.get_device()
     world = ctx.get_world_size()
 
@@ -292,7 +294,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             ray.train.report(metrics)
             return
         with tempfile.TemporaryDirectory() as d:
-            torch.save(state, os.path.join(d, "state.pt"))
+            torch.save(state, os.path.join(d, CHECKPOINT_STATE))
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
     fit(spec, report, rank=ctx.get_world_rank(), world_size=world, device=device, wrap=wrap,
