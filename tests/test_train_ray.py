@@ -15,6 +15,7 @@ from jobs.api.spec import JobSpec, SpecError
 from jobs.data.recipes import build_recipe
 from jobs.data.store import write_dataset
 from jobs.run import record_files, storage
+from jobs.run.checkpoints import load_trained
 from jobs.run.layout import RunLayout
 from jobs.run.train import run_train
 from jobs.run.tune import run_tune
@@ -78,6 +79,10 @@ def test_restarted_run_resumes_from_its_last_checkpoint(ray_session, datasets, t
     history = storage.read_json(RunLayout.of(two).metrics)
     assert [h["epoch"] for h in history] == [0, 1, 2]
     assert result.metrics["epoch"] == 2
+    # What `foveate export` reads from the run directory: the final checkpoint's model and epoch.
+    trained = load_trained(result.run_dir)
+    assert trained.epoch == 2 and trained.checkpoint.startswith(result.checkpoint_path)
+    assert trained.metrics["epoch"] == 2 and trained.spec.optim.epochs == 3
 
 
 def _kill_a_worker_after_first_epoch(spec: JobSpec, killed: list[int]) -> None:
@@ -142,6 +147,10 @@ def test_tune_four_trials_with_asha_names_a_best_trial(ray_session, datasets, tm
     assert (result.best_metrics["epoch"], result.best_metrics["step"], result.best_trial) == first
     assert result.best_checkpoint and os.path.exists(os.path.join(result.best_checkpoint, "state.pt"))
     assert storage.read_json(RunLayout.of(spec).best)["best_trial"] == result.best_trial
+    # A tune run directory exports its best trial's checkpoint, with that trial's parameters in the model.
+    trained = load_trained(result.run_dir)
+    assert trained.checkpoint.startswith(result.best_checkpoint)
+    assert trained.model.config.num_glimpses == result.best_config["model.num_glimpses"]
     # The same job again (as after a restart of its driver) restores the tuner instead of starting over,
     # and names the same best trial (Tune's own result order differs after a restore).
     again = run_tune(spec)

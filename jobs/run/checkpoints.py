@@ -23,8 +23,8 @@ from attention_models import AttentionModel, model_from_config
 from attention_models.registry import model_config
 from jobs.api.errors import UserError
 from jobs.api.spec import JobSpec
-from jobs.run import readers, storage
-from jobs.run.layout import CHECKPOINT_PREFIX, CHECKPOINT_STATE, RESULT
+from jobs.run import storage
+from jobs.run.layout import BEST, CHECKPOINT_PREFIX, CHECKPOINT_STATE, RESULT, RunLayout, latest_checkpoint
 
 
 @dataclass
@@ -47,7 +47,7 @@ def _kind(fs: pafs.FileSystem, path: str) -> pafs.FileType:
 def find_checkpoint(path: str) -> str:
     """The state file that `path` names: itself (a state file), the one in a checkpoint directory, the
     final checkpoint of a train run's directory (its result, else its newest `checkpoint_*`), or the best
-    trial's of a tune run. Raises UserError naming the path and what was looked for."""
+    trial's of a tune run (its result, else its best.json). Raises UserError naming the path and what was looked for."""
     fs, where = storage.resolve(path)
     kind = _kind(fs, where)
     if kind == pafs.FileType.File:
@@ -56,18 +56,19 @@ def find_checkpoint(path: str) -> str:
         raise UserError(f"{path}: no such file or directory")
     if _kind(fs, storage.join(where, CHECKPOINT_STATE)) == pafs.FileType.File:
         return storage.join(path, CHECKPOINT_STATE)
-    if _kind(fs, storage.join(where, RESULT)) == pafs.FileType.File:
-        result = readers.read_result(path) or {}
-        chosen = result.get("checkpoint_path") or result.get("best_checkpoint")
-        if not chosen:
-            raise UserError(f"{path}: the run ended without a checkpoint ({result.get('error') or 'none reported'})")
-        return find_checkpoint(chosen)
-    newest = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(where))
-                    if i.type == pafs.FileType.Directory and i.base_name.startswith(CHECKPOINT_PREFIX))
-    if newest:  # a train run still going (or stopped before its result): its latest checkpoint
-        return find_checkpoint(storage.join(path, newest[-1].rsplit("/", 1)[-1]))
+    run = RunLayout.at(path)
+    for written in (run.result, run.best):  # the driver's result, else (`foveate tune`) the search's best
+        if _kind(*storage.resolve(written)) == pafs.FileType.File:
+            result = storage.read_json(written, {}) or {}
+            chosen = result.get("checkpoint_path") or result.get("best_checkpoint")
+            if not chosen:
+                raise UserError(f"{path}: the run ended without a checkpoint ({result.get('error') or 'none reported'})")
+            return find_checkpoint(chosen)
+    newest = latest_checkpoint(path)
+    if newest:  # a train run still going, or run by `foveate train` (no driver result): its latest checkpoint
+        return find_checkpoint(newest)
     raise UserError(f"{path}: not a run directory, a checkpoint directory or a {CHECKPOINT_STATE} file "
-                    f"(found no {RESULT}, {CHECKPOINT_STATE} or {CHECKPOINT_PREFIX}* in it)")
+                    f"(found no {RESULT}, {BEST}, {CHECKPOINT_STATE} or {CHECKPOINT_PREFIX}* in it)")
 
 
 def load_state(path: str) -> dict[str, Any]:

@@ -56,6 +56,18 @@ def record_name(epoch: int) -> str:
     return f"epoch={epoch:04d}.parquet"
 
 
+def latest_checkpoint(train_run: str) -> str | None:
+    """The newest `checkpoint_*` directory of a Ray Train run (their names sort by time), or None."""
+    import pyarrow.fs as pafs
+
+    fs, path = storage.resolve(train_run)
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        return None
+    dirs = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(path))
+                  if i.type == pafs.FileType.Directory and i.base_name.startswith(CHECKPOINT_PREFIX))
+    return storage.join(train_run, dirs[-1]) if dirs else None
+
+
 def record_epoch(path: str) -> int | None:
     """The epoch of an attention record's file name (a path or URI), or None if it names no record."""
     m = _RECORD.fullmatch(path.rsplit("/", 1)[-1])

@@ -16,7 +16,7 @@ import pyarrow as pa
 from jobs.api.spec import JobSpec, SpecError
 from jobs.run import storage
 from jobs.run.checks import check_resources, check_spec
-from jobs.run.layout import RunLayout
+from jobs.run.layout import RunLayout, latest_checkpoint
 from jobs.run.search import apply_params, best_trial, search_space
 from jobs.run.train import build_trainer
 
@@ -75,18 +75,6 @@ def trials_table(histories: dict[str, list[dict[str, Any]]], trial_params: dict[
             rows.append({"trial": trial, **{f"param.{k}": v for k, v in params.items()}, **m})
     keys = sorted({k for r in rows for k in r})
     return pa.table({k: [r.get(k) for r in rows] for k in keys}) if rows else pa.table({"trial": pa.array([], pa.string())})
-
-
-def latest_checkpoint(train_run: str) -> str | None:
-    """The newest `checkpoint_*` directory of a Ray Train run (their names sort by time), or None."""
-    import pyarrow.fs as pafs
-
-    fs, path = storage.resolve(train_run)
-    if fs.get_file_info(path).type != pafs.FileType.Directory:
-        return None
-    dirs = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(path))
-                  if i.type == pafs.FileType.Directory and i.base_name.startswith("checkpoint_"))
-    return storage.join(train_run, dirs[-1]) if dirs else None
 
 
 def run_tune(spec: JobSpec) -> TuneResult:
