@@ -362,6 +362,28 @@ class ClusterInfo(_message.Message):
     max_running: int
     def __init__(self, address: _Optional[str] = ..., ray_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ..., cpus: _Optional[float] = ..., cpus_used: _Optional[float] = ..., gpus: _Optional[float] = ..., gpus_used: _Optional[float] = ..., queued_jobs: _Optional[int] = ..., running_jobs: _Optional[int] = ..., max_running: _Optional[int] = ...) -> None: ...
 
+class ExportModelRequest(_message.Message):
+    __slots__ = ("job_id", "format", "samples")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    format: str
+    samples: int
+    def __init__(self, job_id: _Optional[str] = ..., format: _Optional[str] = ..., samples: _Optional[int] = ...) -> None: ...
+
+class ExportChunk(_message.Message):
+    __slots__ = ("file_name", "model_card_json", "size_bytes", "data")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_CARD_JSON_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    model_card_json: str
+    size_bytes: int
+    data: bytes
+    def __init__(self, file_name: _Optional[str] = ..., model_card_json: _Optional[str] = ..., size_bytes: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
 class ListModelsRequest(_message.Message):
     __slots__ = ("family",)
     FAMILY_FIELD_NUMBER: _ClassVar[int]

@@ -78,6 +78,11 @@ class JobServiceStub:
                 request_serializer=foveate_dot_v1_dot_jobs__pb2.GetAttentionRequest.SerializeToString,
                 response_deserializer=foveate_dot_v1_dot_jobs__pb2.GetAttentionResponse.FromString,
                 _registered_method=True)
+        self.ExportModel = channel.unary_stream(
+                '/foveate.v1.JobService/ExportModel',
+                request_serializer=foveate_dot_v1_dot_jobs__pb2.ExportModelRequest.SerializeToString,
+                response_deserializer=foveate_dot_v1_dot_jobs__pb2.ExportChunk.FromString,
+                _registered_method=True)
         self.DescribeCluster = channel.unary_unary(
                 '/foveate.v1.JobService/DescribeCluster',
                 request_serializer=foveate_dot_v1_dot_jobs__pb2.DescribeClusterRequest.SerializeToString,
@@ -153,6 +158,16 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportModel(self, request, context):
+        """A SUCCEEDED job's model as an ONNX or TorchScript file with its model card, in chunks. Exported on
+        the first call and kept in the run directory (export/), so later calls send the same file at once.
+        INVALID_ARGUMENT for a format or samples the model cannot take, FAILED_PRECONDITION for a job that
+        has not succeeded, DEADLINE_EXCEEDED when the export runs past the service's limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DescribeCluster(self, request, context):
         """The cluster's nodes and resources, and the service's queue.
         """
@@ -210,6 +225,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetAttention,
                     request_deserializer=foveate_dot_v1_dot_jobs__pb2.GetAttentionRequest.FromString,
                     response_serializer=foveate_dot_v1_dot_jobs__pb2.GetAttentionResponse.SerializeToString,
+            ),
+            'ExportModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportModel,
+                    request_deserializer=foveate_dot_v1_dot_jobs__pb2.ExportModelRequest.FromString,
+                    response_serializer=foveate_dot_v1_dot_jobs__pb2.ExportChunk.SerializeToString,
             ),
             'DescribeCluster': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeCluster,
@@ -442,6 +462,33 @@ class JobService:
             '/foveate.v1.JobService/GetAttention',
             foveate_dot_v1_dot_jobs__pb2.GetAttentionRequest.SerializeToString,
             foveate_dot_v1_dot_jobs__pb2.GetAttentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/foveate.v1.JobService/ExportModel',
+            foveate_dot_v1_dot_jobs__pb2.ExportModelRequest.SerializeToString,
+            foveate_dot_v1_dot_jobs__pb2.ExportChunk.FromString,
             options,
             channel_credentials,
             insecure,
