@@ -40,6 +40,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "directory and the storage roots)")
     p.add_argument("--max-running", type=int, default=2, help="jobs run at once; more wait as QUEUED")
     p.add_argument("--poll-interval", type=float, default=2.0, help="seconds between reconciles with Ray")
+    p.add_argument("--export-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="stop a model export (ExportModel, foveate download) running longer than this")
     p.add_argument("--ray-token-file", help="Ray's auth token file (default: the local head's, then Ray's own)")
     p.add_argument("--num-cpus", type=int, default=None, help="logical CPUs of the local head it starts")
     p.add_argument("--port-file", help="write the bound port here once serving (for scripts using --port 0)")
@@ -69,7 +71,8 @@ def _prepare(args: argparse.Namespace) -> tuple[ServiceConfig, bytes | None, byt
     storage = paths.roots("--storage-root", args.storage_root or [paths.DEFAULT_STORAGE_ROOT])
     data = paths.roots("--data-root", args.data_root) if args.data_root else None
     config = ServiceConfig(db_path=paths.absolute(args.db, field="--db"), storage_roots=storage, data_roots=data,
-                           max_running=args.max_running, poll_interval=args.poll_interval)
+                           max_running=args.max_running, poll_interval=args.poll_interval,
+                           export_timeout_s=args.export_timeout)
     try:
         Catalog(config.db_path).close()  # creates it on first use; a directory or a foreign file fails here
     except (OSError, sqlite3.Error) as exc:

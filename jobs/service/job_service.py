@@ -9,8 +9,8 @@ while fewer than `max_running` are handed to Ray, highest priority first. It run
 restarted service picks up where the last one stopped. Submitting to Ray before recording PENDING makes a
 crash in between harmless: the retry finds the submission id taken and records PENDING then.
 The gRPC layer (jobs/service/server.py) only translates; errors here are typed for it:
-SpecError → INVALID_ARGUMENT, JobNotFound / LookupError → NOT_FOUND, JobStateError → FAILED_PRECONDITION,
-ClusterUnavailable → UNAVAILABLE.
+SpecError / UserError → INVALID_ARGUMENT, JobNotFound / LookupError → NOT_FOUND, JobStateError →
+FAILED_PRECONDITION, ClusterUnavailable → UNAVAILABLE (and the export errors of jobs/service/exports.py).
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from typing import Any
 
 from cluster.jobs_api import ClusterSnapshot, ClusterUnavailable, RayJob, RayJobsAPI
 from jobs.api import paths
+from jobs.api.exports import ExportRequest
 from jobs.api.spec import JobSpec, SpecError
 from jobs.api.states import FINAL, WITH_RAY
 from jobs.run import readers as run_readers
 from jobs.run import storage
 from jobs.run.layout import RunLayout
 from jobs.service.catalog import Catalog, JobNotFound, JobRecord
+from jobs.service.exports import Exported, Exporter
 from jobs.service.outputs import JobStateError, epochs_or_none, failure_reason, reading
 
 log = logging.getLogger("foveate.service")
@@ -57,8 +59,12 @@ class ServiceConfig:
     # The driver command; the cluster's nodes must have Foveate installed (the local head shares this venv).
     driver: str = "python -m jobs.run.entrypoint"
     cluster_cache_s: float = 5.0  # how long a cluster description is reused for placement checks
+    # One model export (ExportModel) is stopped past this: a big model traced on a busy CPU takes minutes.
+    export_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
+        if not self.export_timeout_s > 0:
+            raise ValueError(f"export_timeout_s: must be > 0, got {self.export_timeout_s}")
         storage = paths.roots("storage_roots", self.storage_roots)
         data = paths.roots("data_roots", (".", *storage) if self.data_roots is None else self.data_roots)
         object.__setattr__(self, "storage_roots", storage)
@@ -77,6 +83,7 @@ class JobService:
         self._thread: threading.Thread | None = None
         self._cluster: tuple[float, ClusterSnapshot] | None = None
         self._strays: set[str] = set()  # final here, alive in Ray: being stopped, still taking a slot
+        self.exporter = Exporter(config.export_timeout_s, config.storage_roots)
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -370,6 +377,12 @@ class JobService:
             elif trial:
                 raise SpecError(f"trial: job {job_id} is a train job; leave trial empty")
             return run_readers.attention(rec.run_dir, trial, epoch)
+
+    def export(self, job_id: str, format: str, samples: int) -> Exported:
+        """A SUCCEEDED job's model as an exported file and card (jobs/service/exports.py), built on the
+        first request and kept in its run directory. UserError for a format or samples out of the rules."""
+        request = ExportRequest(format, samples)
+        return self.exporter.export(self.catalog.get(job_id), request)
 
     def describe(self) -> tuple[ClusterSnapshot, dict[str, int]]:
         self._cluster = (time.monotonic(), self.ray.describe())

@@ -4,16 +4,19 @@
     server.start(); server.wait_for_termination()
 
 Each RPC converts its request, calls the service and converts the answer; errors become status codes
-with the service's message, which names the field or the job: SpecError → INVALID_ARGUMENT,
+with the service's message, which names the field or the job: SpecError / UserError → INVALID_ARGUMENT,
 JobNotFound / LookupError → NOT_FOUND, JobStateError → FAILED_PRECONDITION, ClusterUnavailable →
-UNAVAILABLE, a missing or wrong `authorization: Bearer <token>` → UNAUTHENTICATED, anything else →
-INTERNAL (and a logged traceback). Without a token the server only binds to loopback.
+UNAVAILABLE; an export the exporter refused → INVALID_ARGUMENT, one that ran too long →
+DEADLINE_EXCEEDED, one that failed → INTERNAL with the exporter's last line; a missing or wrong
+`authorization: Bearer <token>` → UNAUTHENTICATED, anything else → INTERNAL (and a logged traceback).
+Without a token the server only binds to loopback.
 
 Untrusted input is bounded before it reaches the service or SQLite: every string the service stores or
 filters by has a length limit (LIMITS, INVALID_ARGUMENT naming the field), page tokens are checked to be
-ours, a ListJobs page stops short of PAGE_BYTES, and at most `max_streams` WatchJob/StreamLogs streams are
-open at once (RESOURCE_EXHAUSTED past it): a stream holds a server thread for its life, and the rest of
-the pool must stay free for unary calls and health checks.
+ours, a ListJobs page stops short of PAGE_BYTES, and at most `max_streams` WatchJob, StreamLogs and
+ExportModel streams are open at once (RESOURCE_EXHAUSTED past it): a stream holds a server thread for its
+life (an export's while the model is built), and the rest of the pool must stay free for unary calls and
+health checks.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from jobs.api.errors import UserError
 from jobs.api.spec import SpecError
 from jobs.api.spec_proto import spec_from_proto, spec_to_proto
 from jobs.api.states import KIND_FROM_PROTO, STATE_FROM_PROTO, WITH_RAY
@@ -40,6 +44,7 @@ from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.proto.foveate.v1 import jobs_pb2_grpc as pb_grpc
 from jobs.service import wire
 from jobs.service.catalog import JobNotFound
+from jobs.service.exports import ExportFailed, ExportRefused, ExportTimedOut
 from jobs.service.job_service import ClusterUnavailable, JobService, JobStateError
 
 log = logging.getLogger("foveate.server")
@@ -73,8 +78,12 @@ def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
 def _code(exc: Exception) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, RpcAbort):
         return exc.code, str(exc)
-    if isinstance(exc, SpecError):
+    if isinstance(exc, SpecError | UserError | ExportRefused):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, ExportTimedOut):
+        return grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
+    if isinstance(exc, ExportFailed):  # the exporter's own log went to the service's log already
+        return grpc.StatusCode.INTERNAL, str(exc)
     if isinstance(exc, JobNotFound) or type(exc) is LookupError:
         return grpc.StatusCode.NOT_FOUND, str(exc)
     if isinstance(exc, JobStateError):
@@ -97,8 +106,8 @@ class StreamSlots:
         with self._lock:
             if self._open >= self.limit:
                 raise RpcAbort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                               f"streams: {self.limit} WatchJob/StreamLogs streams are open, this server's limit; "
-                               "retry later, or poll GetJob")
+                               f"streams: {self.limit} WatchJob/StreamLogs/ExportModel streams are open, this "
+                               "server's limit; retry later, or poll GetJob")
             self._open += 1
         released = threading.Event()
 
@@ -256,6 +265,11 @@ class JobServicer(pb_grpc.JobServiceServicer):
         epoch = request.epoch if request.HasField("epoch") else None
         epochs, chosen, table = self.service.attention(_job_id(request), _bounded("trial", request.trial), epoch)
         return wire.attention_to_proto(epochs, chosen, table, request.max_records)
+
+    @_rpc
+    def ExportModel(self, request: pb.ExportModelRequest, context):
+        exported = self.service.export(_job_id(request), request.format, request.samples)
+        yield from wire.export_chunks(exported)
 
     @_rpc
     def DescribeCluster(self, request: pb.DescribeClusterRequest, context) -> pb.ClusterInfo:

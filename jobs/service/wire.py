@@ -7,6 +7,7 @@ service returns, and tables into messages (jobs/api/tables.py turns them back on
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ from jobs.api.states import STATE_TO_PROTO
 from jobs.api.tables import RECORD_FIELDS
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.run.layout import RunLayout
+from jobs.service import exports
 from jobs.service.catalog import JobRecord
 
 
@@ -127,3 +129,13 @@ def models_to_proto(family: str = "") -> pb.ListModelsResponse:
             if value is not None:
                 field.default.CopyFrom(value_to_proto(value, f"model.{f.name}"))
     return out
+
+
+def export_chunks(exported: exports.Exported) -> Iterator[pb.ExportChunk]:
+    """An exported model as ExportModel's stream: the file's name, card and size first, its bytes in slices."""
+    for i, (total, data) in enumerate(exports.chunks(exported.path)):
+        if i == 0:
+            yield pb.ExportChunk(file_name=exported.file_name, model_card_json=exported.card_json,
+                                 size_bytes=total, data=data)
+        else:
+            yield pb.ExportChunk(data=data)
