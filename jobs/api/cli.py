@@ -1,4 +1,4 @@
-"""`foveate submit | status | logs | cancel | trials`: the job service's command-line client.
+"""`foveate submit | status | logs | cancel | trials | download`: the job service's command-line client.
 
 The commands find the server in --server / FOVEATE_SERVER (default 127.0.0.1:50051) and the token in
 --token / FOVEATE_TOKEN. They need only `jobs.api`: no Ray, no models.
@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from jobs.api.exports import FORMATS, MAX_SAMPLES, card_path
 from jobs.api.states import kind_name, state_name
 
 
@@ -57,6 +58,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON rows")
     _client_args(p)
     p.set_defaults(func=_client_command(_trials))
+
+    p = sub.add_parser("download", help="a finished job's model, exported by the service (ONNX or TorchScript)")
+    p.add_argument("job_id", help="a SUCCEEDED job (a tune job gives its best trial's model)")
+    p.add_argument("--format", choices=list(FORMATS), default="onnx", help="file format (default onnx)")
+    p.add_argument("--samples", type=int, default=0, metavar="M",
+                   help=f"0: the mean glimpse path; M in 1..{MAX_SAMPLES}: M sampled paths per image (RAM/DRAM)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="where to write the model (default: the service's file name, here); its model card "
+                        "goes beside it")
+    _client_args(p)
+    p.set_defaults(func=_client_command(_download))
 
 
 def _client_args(p: argparse.ArgumentParser) -> None:
@@ -225,3 +237,20 @@ def _cell(v: Any) -> str:
         return f"{v:.4g}"
     return "-" if v is None else str(v)
 
+
+def _download(client: Any, args: argparse.Namespace) -> int:
+    from jobs.api.errors import UserError
+
+    name, card, data = client.export_model(args.job_id, args.format, args.samples)
+    out = Path(args.out or name)
+    card_out = Path(card_path(str(out)))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for path, content in ((card_out, (json.dumps(card, indent=1) + "\n").encode()), (out, data)):
+            tmp = path.with_name(path.name + ".part")  # never a half-written file under the real name
+            tmp.write_bytes(content)
+            tmp.replace(path)
+    except OSError as exc:
+        raise UserError(f"--out: cannot write {exc.filename or out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({len(data):,} bytes) and its model card {card_out}")
+    return 0

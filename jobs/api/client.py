@@ -4,6 +4,7 @@
         job = c.submit("examples/ram_cluttered60.yaml")
         for event in c.watch(job.id): ...
         table = c.attention(job.id)            # pyarrow Table, jobs/run/records.py's columns
+        name, card, blob = c.export_model(job.id, "onnx")   # model-mean.onnx, its model card, its bytes
 
 Methods return the `foveate.v1` messages (documented in jobs/proto/foveate/v1/jobs.proto), or pyarrow
 tables for tabular answers. Failures raise `ClientError` with the status code and the server's message.
@@ -12,6 +13,7 @@ Address and token default to FOVEATE_SERVER and FOVEATE_TOKEN.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,6 +176,24 @@ class FoveateClient:
     def attention(self, job_id: str, trial: str = "", epoch: int | None = None, max_records: int = 0) -> pa.Table:
         """Attention records (jobs/run/records.py's columns) of an epoch, the latest by default."""
         return tables.attention_to_table(self.attention_response(job_id, trial, epoch, max_records))
+
+    def export_model(self, job_id: str, format: str = "onnx", samples: int = 0) -> tuple[str, dict[str, Any], bytes]:
+        """(file name, model card, file bytes) of a SUCCEEDED job's model exported as `format` ("onnx" or
+        "torchscript") with `samples` sampled glimpse paths (0 = the mean path): the options of
+        jobs.api.exports.ExportRequest, checked by the service. The first request of a kind exports the
+        model (seconds to minutes); the service keeps the file, so later ones only transfer it."""
+        head, parts = None, []
+        for chunk in self._stream("ExportModel", pb.ExportModelRequest(job_id=job_id, format=format, samples=samples)):
+            if head is None:
+                head = chunk
+            parts.append(chunk.data)
+        if head is None:
+            raise ClientError(grpc.StatusCode.DATA_LOSS, f"export of job {job_id}: the service sent nothing")
+        data = b"".join(parts)
+        if len(data) != head.size_bytes:
+            raise ClientError(grpc.StatusCode.DATA_LOSS, f"export of job {job_id}: {head.file_name} arrived with "
+                                                          f"{len(data)} of its {head.size_bytes} bytes")
+        return head.file_name, json.loads(head.model_card_json), data
 
     def cluster(self) -> pb.ClusterInfo:
         return self._call("DescribeCluster", pb.DescribeClusterRequest())
