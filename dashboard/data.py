@@ -134,6 +134,18 @@ def models(conn: Connection) -> list[dict[str, Any]]:
     return client(conn).models()
 
 
+def family(conn: Connection, model: str) -> str:
+    """The family ("ram", "racnn", ...) of a model variant as the service lists it; "" if it lists none."""
+    return next((m["family"] for m in models(conn) if m["name"] == model), "")
+
+
+@st.cache_data(ttl=600, max_entries=8, show_spinner=False)
+def export_model(conn: Connection, job_id: str, format: str, samples: int) -> tuple[str, dict[str, Any], bytes]:
+    """(file name, model card, bytes) of a finished job's exported model; kept a while, as a finished
+    job's model never changes (the service keeps the file too, so a reload only transfers it)."""
+    return client(conn).export_model(job_id, format, samples)
+
+
 def age(t: datetime | None, now: datetime | None = None) -> str:
     """'42 s', '5 min', '3 h', '2 d' since `t`."""
     if t is None:

@@ -1,8 +1,9 @@
 """Job: live curves of the loss terms, accuracy, per-scale accuracy and attention score; state history;
-log tail; cancel."""
+log tail; cancel; a finished job's model exported (ONNX or TorchScript) for download."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -10,6 +11,7 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.widgets import job_links, job_picker_ui, state_label
+from jobs.api.exports import FORMATS, MAX_SAMPLES, SAMPLED_FAMILIES, card_path
 
 st.title("Job")
 conn = data.connection()
@@ -115,6 +117,61 @@ def result_panel(job: dict[str, Any]) -> None:
     st.caption(f"run directory: `{job['run_dir']}`")
 
 
+FORMAT_LABELS = {"onnx": "ONNX", "torchscript": "TorchScript"}
+
+
+def export_options_ui(job: dict[str, Any]) -> tuple[str, int]:
+    """The format and the number of sampled glimpse paths M to export a job's model with (M only for the
+    families that sample their paths; the others have one deterministic path)."""
+    try:
+        family = data.family(conn, job["model"])
+    except data.ClientError:
+        family = ""  # the service will judge M itself
+    sampled = family in SAMPLED_FAMILIES or not family
+    c = st.columns(2)
+    fmt = c[0].radio("Format", list(FORMATS), format_func=lambda f: FORMAT_LABELS.get(f, f), horizontal=True,
+                     key=f"export_format_{job['id']}")
+    samples = c[1].number_input(
+        "Sampled paths M", min_value=0, max_value=MAX_SAMPLES, value=0, step=1, key=f"export_samples_{job['id']}",
+        disabled=not sampled,
+        help="0: the deterministic mean glimpse path. M > 0: M sampled paths per image, their noise an input "
+             "of the exported graph." if sampled else f"{family} models are deterministic: one path, M = 0.")
+    return fmt, int(samples) if sampled else 0
+
+
+def export_ui(job: dict[str, Any]) -> None:
+    """For a SUCCEEDED job: the export options, "Prepare export" (the service exports the model once and
+    keeps it), then a download of the file and of its model card, and the card itself."""
+    choice = export_options_ui(job)
+    prepared = f"export_prepared_{job['id']}"  # the choice last prepared, and its error if it failed
+    if st.button("Prepare export", key=f"export_{job['id']}", icon=":material/deployed_code:"):
+        st.session_state[prepared] = (choice, None)
+        with st.spinner("Exporting the model on the service…"):
+            try:
+                data.export_model(conn, job["id"], *choice)
+            except data.ClientError as exc:
+                st.session_state[prepared] = (choice, exc)
+    done = st.session_state.get(prepared)
+    if done is None or done[0] != choice:
+        st.caption("The first export of a format takes a few seconds; the service keeps the file for later.")
+        return
+    if done[1] is not None:
+        data.show_error(done[1], "export")
+        return
+    try:
+        name, card, blob = data.export_model(conn, job["id"], *choice)
+    except data.ClientError as exc:
+        data.show_error(exc, "export")
+        return
+    c = st.columns(2)
+    c[0].download_button(f"Download {name}", data=blob, file_name=name, mime="application/octet-stream",
+                         key=f"export_download_{job['id']}", icon=":material/download:", on_click="ignore")
+    c[1].download_button("Model card", data=json.dumps(card, indent=1), file_name=card_path(name),
+                         mime="application/json", key=f"export_card_{job['id']}", on_click="ignore")
+    st.caption(f"`{name}` · {len(blob):,} bytes")
+    st.json(card, expanded=False)
+
+
 job = job_picker_ui(conn)
 if job is not None:
     job_id = job["id"]
@@ -138,5 +195,8 @@ if job is not None:
     with right:
         st.subheader("Log tail")
         st.fragment(run_every=3 if live else None)(logs_panel)(job_id)
+    if job["state"] == "SUCCEEDED":
+        st.subheader("Export")
+        export_ui(job)
     with st.expander("Spec"):
         st.json(job["spec"], expanded=False)
