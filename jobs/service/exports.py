@@ -43,7 +43,9 @@ EXPORTER = "jobs.run.export"  # `python -m` module: exit 0 written, 2 the reques
 CHUNK_BYTES = 1 << 20  # one stream message's slice of the file, far below gRPC's 4 MB message limit
 TMP_PREFIX = ".tmp-"  # the exporter's scratch directories inside export/ (never served)
 _CLI_PREFIX = re.compile(r"^foveate [\w-]+: error: ")  # the exporter's one-line error, as its CLI prints it
-_PACKAGE_ROOT = str(Path(jobs.__file__).resolve().parents[1])
+# The source checkout this service runs from (tests, `PYTHONPATH=.`), or None for an installed package.
+_ROOT = Path(jobs.__file__).resolve().parents[1]
+_CHECKOUT = str(_ROOT) if (_ROOT / "pyproject.toml").is_file() else None
 
 
 class ExportRefused(ValueError):
@@ -142,9 +144,9 @@ class Exporter:
         out = os.path.join(scratch, request.file_name)
         cmd = [self.python, "-m", EXPORTER, run_dir, "--format", request.format, "--out", out,
                "--samples", str(request.samples)]
-        # The exporter is this service's own code, wherever it was imported from (an editable install may
-        # point elsewhere than the checkout the service runs from).
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
+        env = dict(os.environ)
+        if _CHECKOUT:  # the exporter is this checkout's code, not whatever an editable install points at
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [_CHECKOUT, os.environ.get("PYTHONPATH")]))
         log.info("job %s: exporting %s", job_id, request.file_name)
         t0 = time.monotonic()
         try:
