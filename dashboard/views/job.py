@@ -168,8 +168,20 @@ def export_ui(job: dict[str, Any]) -> None:
                          key=f"export_download_{job['id']}", icon=":material/download:", on_click="ignore")
     c[1].download_button("Model card", data=json.dumps(card, indent=1), file_name=card_path(name),
                          mime="application/json", key=f"export_card_{job['id']}", on_click="ignore")
-    st.caption(f"`{name}` · {len(blob):,} bytes")
-    st.json(card, expanded=False)
+    card_panel(name, card, len(blob))
+
+
+def card_panel(name: str, card: dict[str, Any], size: int) -> None:
+    """What a caller of the exported model needs at a glance (its tensors, the opset), then the whole card."""
+    opset = f" · opset {card['opset']}" if card.get("opset") else ""
+    st.caption(f"`{name}` · {size:,} bytes · {FORMAT_LABELS.get(card.get('format'), card.get('format', ''))}{opset}")
+    dtypes = card.get("dtypes") or {}
+    rows = [{"tensor": n, "role": role, "shape": " × ".join(map(str, shape)), "dtype": dtypes.get(n, "float32")}
+            for role in ("input", "output") for n, shape in (card.get(f"{role}s") or {}).items()]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    with st.expander("Model card"):
+        st.json(card, expanded=False)
 
 
 job = job_picker_ui(conn)
