@@ -1,10 +1,11 @@
 """Every dashboard page with Streamlit's AppTest, against a real job service with real finished jobs
 (tests/dashboard_harness.py): the jobs table and its filters, the submit form's error and success paths,
-a job's curves, history, log tail and cancel, a tune job's trials, attention drawings per family, the
-cluster, and a missing token."""
+a job's curves, history, log tail, cancel and model export, a tune job's trials, attention drawings per
+family, the cluster, and a missing token."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,7 @@ def test_a_job_submitted_with_the_form_can_be_followed_and_cancelled(app, finish
 
     page = app("views/job.py", job=job_id)
     assert page.selectbox(key="job_picker").value == job_id
+    assert f"export_{job_id}" not in [b.key for b in page.button]  # nothing to export before it succeeds
     page.button(key=f"cancel_{job_id}").click().run()
     assert not page.exception and not _errors(page)
     outcome = [s.value for s in page.success if s.value.startswith(job_id)]
@@ -199,6 +201,34 @@ def test_job_page_of_a_tune_job_shows_every_trials_curves(app, finished_jobs):
     epochs = _table(at)[0]
     assert len(set(epochs["trial"])) == 2 and list(epochs["epoch"]) == [0, 0]
     assert "Best trial:" in _text(at)
+
+
+def test_job_page_prepares_a_finished_jobs_model_for_download(app, finished_jobs):
+    job = finished_jobs.ram
+    at = app("views/job.py", job=job)
+    assert not _errors(at)
+    fmt = at.radio(key=f"export_format_{job}")
+    assert fmt.options == ["ONNX", "TorchScript"] and fmt.value == "onnx"
+    assert at.number_input(key=f"export_samples_{job}").disabled is False  # RAM samples its glimpse paths
+    assert not at.get("download_button")  # nothing is exported before it is asked for
+    at.button(key=f"export_{job}").click().run()
+    assert not at.exception and not _errors(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download model-mean.onnx", "Model card"]
+    name, card, blob = finished_jobs.client.export_model(job, "onnx")
+    assert json.loads(at.json[0].value) == card
+    assert f"`{name}` · {len(blob):,} bytes · ONNX · opset {card['opset']}" in _text(at)
+    tensors = next(t for t in _table(at) if "tensor" in t)
+    assert list(tensors["tensor"]) == [*card["inputs"], *card["outputs"]]
+    assert tensors.set_index("tensor").loc["images", "shape"].startswith("B × ")
+    at.radio(key=f"export_format_{job}").set_value("torchscript").run()  # prepared only when asked again
+    assert not at.get("download_button")
+
+
+def test_job_page_offers_no_sampled_paths_for_a_deterministic_family(app, finished_jobs):
+    at = app("views/job.py", job=finished_jobs.racnn)
+    samples = at.number_input(key=f"export_samples_{finished_jobs.racnn}")
+    assert samples.disabled and samples.value == 0 and "deterministic" in samples.help
 
 
 # -------------------------------------------------------------------------------------------- trials
