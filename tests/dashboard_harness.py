@@ -21,8 +21,8 @@ class FinishedJobs:
     token: str
     client: FoveateClient
     data: str  # the RAM jobs' dataset
-    ram: str  # train: RAM on cluttered60, 2 epochs, 3 glimpses, one Train worker
-    racnn: str  # train: RA-CNN on zoom, 2 epochs, one Train worker
+    ram: str  # train: RAM on cluttered60, 2 epochs, 3 glimpses
+    racnn: str  # train: RA-CNN on zoom, 2 epochs
     tune: str  # tune: RAM, grid over 1 and 2 glimpses, 2 trials x 1 epoch
 
 
@@ -45,15 +45,11 @@ def finished_jobs(ray_head, tiny_dataset, tmp_path_factory) -> FinishedJobs:
     splits = {s: build_recipe("zoom", count=n, seed=0, split=s) for s, n in (("train", 64), ("test", 16))}
     zoom = write_dataset(str(root / "zoom"), splits, {"recipe": "zoom", "seed": 0})
     out = str(root / "runs")
-    # One Ray Train worker, not local mode (num_workers 0): only a worker's checkpoints are kept in the run
-    # directory, and the export tests read the model back from them.
-    workers = {"num_workers": 1}
     with running_server(ray_head, str(root / "catalog.db"), max_running=3) as (client, _, port):
-        ram = client.submit(tiny_spec(tiny_dataset, out, epochs=2, scaling=workers,
+        ram = client.submit(tiny_spec(tiny_dataset, out, epochs=2,
                                       model={"name": "ram-cluttered60", "overrides": {"num_glimpses": 3}}),
                             owner="ann")
         racnn = client.submit(tiny_spec(zoom, out, epochs=2, model={"name": "racnn-zoom", "overrides": {}},
-                                        scaling=workers,
                                         optim={"attention_init_steps": 1, "alternate_every": 1, "batch_size": 16}),
                               owner="bob")
         tune = client.submit(tiny_spec(tiny_dataset, out, epochs=1, kind="tune", data={"probe_count": 2},

@@ -217,3 +217,21 @@ def test_tune_job_killed_mid_run_resumes_its_trials(datasets, tmp_path):
         epochs = [h["epoch"] for h in storage.read_json(RunLayout.of(spec, t).metrics)]
         assert epochs == [0, 1, 2]
     assert storage.read_json(RunLayout.of(spec).best)["best_trial"] in trials
+
+
+def test_local_mode_keeps_its_checkpoints_and_resumes_from_them(ray_session, datasets, tmp_path):
+    """num_workers 0 (Ray Train's local mode keeps no checkpoint): the loop keeps them in the run, pruned as
+    CheckpointConfig would (the latest plus the best `keep`), and a restarted run resumes from the newest."""
+    one = _spec(datasets, tmp_path, name="local", scaling={"num_workers": 0}, optim={"epochs": 3},
+                checkpoint={"keep": 1})
+    result = run_train(one)
+    assert result.error is None and result.checkpoint_path
+    assert os.path.exists(os.path.join(result.checkpoint_path, "state.pt"))  # still there after the run
+    kept = sorted(d for d in os.listdir(result.run_dir) if d.startswith("checkpoint_"))
+    assert 1 <= len(kept) <= 2 and os.path.join(result.run_dir, kept[-1]) == result.checkpoint_path
+    assert load_trained(result.run_dir).epoch == 2
+    two = _spec(datasets, tmp_path, name="local", scaling={"num_workers": 0}, optim={"epochs": 4},
+                checkpoint={"keep": 1})
+    again = run_train(two)
+    assert [h["epoch"] for h in storage.read_json(RunLayout.of(two).metrics)] == [0, 1, 2, 3]
+    assert again.metrics["epoch"] == 3 and load_trained(again.run_dir).epoch == 3

@@ -10,7 +10,9 @@ jobs/run/loop.py checkpoints (weights, optimisers, epoch, spec, metrics, model c
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import math
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +87,50 @@ def load_state(path: str) -> dict[str, Any]:
     if missing:
         raise UserError(f"{path}: not a Foveate checkpoint (no {', '.join(missing)})")
     return state
+
+
+def save_checkpoint(train_run: str, state: dict[str, Any], *, keep: int, score: str, mode: str) -> str:
+    """Write `state` as a new `checkpoint_<time>/state.pt` of the Ray Train run directory `train_run` (local
+    or URI) and prune the others as Ray Train's CheckpointConfig would: the latest, plus the best `keep` by
+    `score` (higher is better when `mode` is "max"). Ray Train's local mode (num_workers 0) keeps no
+    checkpoint of its own, so the loop keeps its checkpoints here. Returns the new checkpoint directory."""
+    # The same sortable name Ray Train gives its checkpoint directories, so `latest_checkpoint` reads both.
+    name = CHECKPOINT_PREFIX + dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S.%f")
+    directory = storage.join(train_run, name)
+    fs, where = storage.resolve(directory)
+    fs.create_dir(where, recursive=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with fs.open_output_stream(storage.join(where, CHECKPOINT_STATE)) as f:
+        f.write(buffer.getvalue())
+    value = (state.get("metrics") or {}).get(score)
+    storage.write_json(storage.join(directory, _SCORE), {"score": value})
+    _prune(train_run, keep, mode)
+    return directory
+
+
+_SCORE = "score.json"  # beside state.pt in a checkpoint save_checkpoint wrote: the value that ranks it
+
+
+def _prune(train_run: str, keep: int, mode: str) -> None:
+    fs, where = storage.resolve(train_run)
+    dirs = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(where))
+                  if i.type == pafs.FileType.Directory and i.base_name.startswith(CHECKPOINT_PREFIX))
+    if len(dirs) <= keep:
+        return
+
+    def rank(name: str) -> float:
+        value = (storage.read_json(storage.join(train_run, name, _SCORE), {}) or {}).get("score")
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return -math.inf
+        return value if mode == "max" else -value
+
+    # Best first; among equal scores the newer one (Python's sort is stable, so sort newest-first before).
+    ranked = sorted(reversed(dirs), key=rank, reverse=True)
+    kept = set(ranked[:keep]) | {dirs[-1]}
+    for name in dirs:
+        if name not in kept:
+            fs.delete_dir(storage.join(where, name))
 
 
 def _as_config_value(value: Any) -> Any:

@@ -28,9 +28,8 @@ from jobs.api.spec import JobSpec
 from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
 from jobs.data.store import read_manifest, read_split
-from jobs.run import record_files, records, storage
-from jobs.run.checkpoints import code_commit
-from jobs.run.layout import CHECKPOINT_STATE, RunLayout
+from jobs.run import checkpoints, record_files, records, storage
+from jobs.run.layout import CHECKPOINT_STATE, RunLayout, latest_checkpoint
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -182,7 +181,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
             optimizers[name].load_state_dict(state)
         start_epoch, step = resume["epoch"] + 1, resume.get("step", 0)
     model = wrap(raw) if wrap else raw
-    commit = code_commit() if rank == 0 else ""  # what trained it, kept in every checkpoint (model cards)
+    commit = checkpoints.code_commit() if rank == 0 else ""  # what trained it, kept in every checkpoint (model cards)
     # Each worker reads only its own contiguous shard; the shards differ by at most one row, so every
     # rank runs the same number of steps (the smallest shard's), which keeps DDP's all-reduces in step.
     total = manifest["counts"].get(spec.data.train_split, 0)
@@ -272,12 +271,19 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     spec = JobSpec.from_dict(config["spec"])
+    trial = config.get("trial", "")
     ctx = ray.train.get_context()
+    # Ray Train's local mode (num_workers 0: the loop runs in the driver) neither keeps the checkpoints it
+    # is given nor hands one back after a restart: the loop keeps them in the Train run directory itself.
+    local = spec.scaling.num_workers == 0
+    train_run = RunLayout.of(spec, trial).train_run
     resume = None
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
             resume = torch.load(os.path.join(d, CHECKPOINT_STATE), map_location="cpu", weights_only=False)
+    elif local and (newest := latest_checkpoint(train_run)):
+        resume = checkpoints.load_state(storage.join(newest, CHECKPOINT_STATE))
     device = ray.train.torch.get_device()
     world = ctx.get_world_size()
 
@@ -293,9 +299,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if state is None:
             ray.train.report(metrics)
             return
+        if local:
+            c = spec.checkpoint
+            kept = checkpoints.save_checkpoint(train_run, state, keep=c.keep, score=c.score, mode=c.mode)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint(kept))
+            return
         with tempfile.TemporaryDirectory() as d:
             torch.save(state, os.path.join(d, CHECKPOINT_STATE))
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
     fit(spec, report, rank=ctx.get_world_rank(), world_size=world, device=device, wrap=wrap,
-        resume=resume, trial=config.get("trial", ""))
+        resume=resume, trial=trial)
