@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from jobs.run.search import best_trial
+from jobs.api.spec import JobSpec
+from jobs.run.search import best_trial, planned_trials
 
 
 def _h(*accs: float, steps_per_epoch: int = 10, metric: str = "val_accuracy") -> list[dict]:
@@ -57,3 +58,17 @@ def test_mode_min_picks_the_lowest_with_the_same_tie_rule():
     assert best_trial(histories, "val_loss", "max")[0] == "a_00000"
     with pytest.raises(ValueError, match="tune.mode: must be 'max' or 'min'"):
         best_trial(histories, "val_loss", "lowest")
+
+
+def _tune(**tune) -> JobSpec:
+    return JobSpec.from_dict({"kind": "tune", "data": {"path": "/d"}, "scaling": {"num_workers": 1},
+                              "tune": {"space": "none", **tune}})
+
+
+def test_planned_trials_multiply_the_samples_by_the_grid():
+    grid = {"model.num_glimpses": {"grid": [1, 2, 3]}}
+    assert planned_trials(_tune(params=grid, num_trials=1)) == 3  # the harness's "1 trials" for a grid of 3
+    assert planned_trials(_tune(params={**grid, "lr": {"grid": [1e-3, 1e-2]}}, num_trials=2)) == 12
+    choice = {"model.num_glimpses": {"choice": [1, 2, 3]}, "lr": {"loguniform": [1e-4, 1e-2]}}
+    assert planned_trials(_tune(params=choice, num_trials=4)) == 4  # random search samples the choice
+    assert planned_trials(_tune(params=choice, num_trials=4, search="grid")) == 12  # grid search spans it

@@ -68,6 +68,23 @@ def search_space(spec: JobSpec) -> dict[str, dict[str, list]]:
     return space
 
 
+def is_grid(sampler: str, search: str) -> bool:
+    """Whether a key's values are a grid that every sample repeats: `grid`, or `choice` under grid search."""
+    return sampler == "grid" or (search == "grid" and sampler == "choice")
+
+
+def planned_trials(spec: JobSpec) -> int:
+    """The trials a tune job runs: tune.num_trials samples of the space, each over every combination of
+    the grid's values (Tune's grid_search multiplies num_samples: a grid of 3 with 1 sample is 3 trials)."""
+    assert spec.tune is not None
+    grid = 1
+    for dist in search_space(spec).values():
+        sampler, args = next(iter(dist.items()))
+        if is_grid(sampler, spec.tune.search):
+            grid *= len(args)
+    return spec.tune.num_trials * grid
+
+
 def _param_keys(spec: JobSpec) -> set[str]:
     return {_normalise_key(k) for k in spec.tune.params} if spec.tune else set()
 

@@ -6,6 +6,7 @@ service returns, and tables into messages (jobs/api/tables.py turns them back on
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -13,12 +14,13 @@ from typing import Any
 import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from jobs.api.spec import SpecError
+from jobs.api.spec import JobSpec, SpecError
 from jobs.api.spec_proto import spec_dict_to_proto, value_to_proto
 from jobs.api.states import STATE_TO_PROTO
 from jobs.api.tables import RECORD_FIELDS
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.run.layout import RunLayout
+from jobs.run.search import planned_trials
 from jobs.service import exports
 from jobs.service.catalog import JobRecord
 
@@ -45,6 +47,9 @@ def job_to_proto(rec: JobRecord) -> pb.Job:
         cancel_requested=rec.cancel_requested)
     if rec.kind == "train":
         msg.attention_dir = RunLayout.at(rec.run_dir).attention_dir
+    else:
+        with contextlib.suppress(SpecError):  # a spec an older version stored, its space no longer valid: unknown
+            msg.planned_trials = planned_trials(JobSpec.from_dict(rec.spec))
     if rec.started is not None:
         msg.started.CopyFrom(timestamp(rec.started))
     if rec.finished is not None:

@@ -81,7 +81,7 @@ class JobResult(_message.Message):
     def __init__(self, metrics: _Optional[_Mapping[str, float]] = ..., checkpoint_path: _Optional[str] = ..., best_trial: _Optional[str] = ..., best_params: _Optional[_Mapping[str, _spec_pb2.Value]] = ..., trials_table: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "spec", "state", "history", "owner", "priority", "ray_job_id", "run_dir", "attention_dir", "result", "error", "created", "started", "finished", "cancel_requested")
+    __slots__ = ("id", "spec", "state", "history", "owner", "priority", "ray_job_id", "run_dir", "attention_dir", "result", "error", "created", "started", "finished", "cancel_requested", "planned_trials")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,7 @@ class Job(_message.Message):
     STARTED_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_TRIALS_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: _spec_pb2.JobSpec
     state: JobState
@@ -112,7 +113,8 @@ class Job(_message.Message):
     started: _timestamp_pb2.Timestamp
     finished: _timestamp_pb2.Timestamp
     cancel_requested: bool
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[_spec_pb2.JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., history: _Optional[_Iterable[_Union[StateChange, _Mapping]]] = ..., owner: _Optional[str] = ..., priority: _Optional[int] = ..., ray_job_id: _Optional[str] = ..., run_dir: _Optional[str] = ..., attention_dir: _Optional[str] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_requested: _Optional[bool] = ...) -> None: ...
+    planned_trials: int
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[_spec_pb2.JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., history: _Optional[_Iterable[_Union[StateChange, _Mapping]]] = ..., owner: _Optional[str] = ..., priority: _Optional[int] = ..., ray_job_id: _Optional[str] = ..., run_dir: _Optional[str] = ..., attention_dir: _Optional[str] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_requested: _Optional[bool] = ..., planned_trials: _Optional[int] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("spec", "validate_only", "owner", "priority", "request_id")
