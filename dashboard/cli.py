@@ -32,7 +32,10 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
            "--server.address", args.host, "--server.headless", "true",
            # A failure inside a live fragment still shows one line, never a traceback.
-           "--client.showErrorDetails", "type"]
+           "--client.showErrorDetails", "type",
+           # The menu without Streamlit's developer items (Deploy, Rerun, Clear cache): users run the
+           # dashboard, they do not develop it.
+           "--client.toolbarMode", "viewer"]
     return cmd, env
 
 

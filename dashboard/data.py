@@ -19,11 +19,10 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from google.protobuf.json_format import MessageToDict
 
 from jobs.api.client import ClientError, FoveateClient
 from jobs.api.spec import SpecError
-from jobs.api.spec_proto import value_from_proto
+from jobs.api.spec_proto import spec_dict_from_proto, value_from_proto
 from jobs.api.states import STATES, WITH_RAY, is_final, is_unfinished, kind_name, state_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +83,8 @@ def job_dict(job: Any) -> dict[str, Any]:
         "id": job.id, "state": state_name(job.state), "kind": kind, "model": spec.model.name,
         "dataset": Path(spec.data.path).name or spec.data.path, "data_path": spec.data.path,
         "owner": job.owner, "priority": job.priority,
-        "epochs": epochs, "trials": spec.tune.num_trials if kind == "tune" else 1,
+        # A tune job's trials as the service plans them (its grid times tune.num_trials).
+        "epochs": epochs, "trials": job.planned_trials if kind == "tune" else 1,
         "metric": spec.tune.metric if kind == "tune" else "val_accuracy",
         "mode": spec.tune.mode if kind == "tune" else "max",
         "created": _ts(job.created), "started": _ts(job.started), "finished": _ts(job.finished),
@@ -93,7 +93,7 @@ def job_dict(job: Any) -> dict[str, Any]:
         "best_params": {k: value_from_proto(v) for k, v in job.result.best_params.items()},
         "checkpoint": job.result.checkpoint_path,
         "history": [{"state": state_name(h.state), "time": _ts(h.time), "reason": h.reason} for h in job.history],
-        "spec": MessageToDict(spec, preserving_proto_field_name=True),
+        "spec": spec_dict_from_proto(spec), "eval_samples": spec.optim.eval_samples or 1,
     }
 
 
@@ -245,13 +245,37 @@ def epoch_metrics_many(conn: Connection, job_ids: list[str], finals: list[bool])
     return {f.job_id: f.frame() for f in followers if f.error is None or f.epochs}
 
 
+def trials_finished(job: dict[str, Any], epochs: pd.DataFrame | None) -> int:
+    """A tune job's trials that have reported their last epoch (a trial a scheduler stopped early counts
+    once the search has ended)."""
+    if epochs is None or epochs.empty or "trial" not in epochs:
+        return 0
+    last = epochs.groupby("trial")["epoch"].max()
+    if job["state"] == "SUCCEEDED":
+        return len(last)
+    return int((last >= job["epochs"] - 1).sum())
+
+
 def progress(job: dict[str, Any], epochs: pd.DataFrame | None) -> float:
-    """Fraction of the job's epochs (all trials' for a tune job) reported so far."""
+    """How far the job has got: a train job's epochs reported of its epochs; a tune job's trials finished
+    of the trials its search plans (a search cancelled after 1 of 3 trials is a third done)."""
     if job["state"] == "SUCCEEDED":
         return 1.0
     if epochs is None or epochs.empty:
         return 0.0
-    return min(1.0, len(epochs) / max(job["epochs"] * job["trials"], 1))
+    if job["kind"] == "tune":
+        return min(1.0, trials_finished(job, epochs) / job["trials"]) if job["trials"] else 0.0
+    return min(1.0, len(epochs) / max(job["epochs"], 1))
+
+
+def progress_text(job: dict[str, Any], epochs: pd.DataFrame | None) -> str:
+    """progress in words: '4 of 5 epochs reported', '1 of 3 trials finished · 7 epochs reported'."""
+    reported = 0 if epochs is None else len(epochs)
+    if job["kind"] != "tune":
+        return f"{reported} of {job['epochs']} epochs reported"
+    planned = str(job["trials"]) if job["trials"] else "?"
+    return (f"{trials_finished(job, epochs)} of {planned} trials finished · {reported} epochs reported "
+            f"(up to {job['epochs']} per trial)")
 
 
 def best_metric(job: dict[str, Any], epochs: pd.DataFrame | None) -> float | None:
@@ -304,18 +328,20 @@ def trial_ids(conn: Connection, job_id: str) -> list[str]:
     return sorted(table["trial"].dropna().unique().tolist()) if "trial" in table else []
 
 
-def example_specs() -> dict[str, dict[str, Any]]:
-    """The ready-made specs in examples/ (where the dashboard runs from a checkout), by file stem."""
+def example_specs() -> dict[str, str]:
+    """The ready-made specs in examples/ (where the dashboard runs from a checkout) as their files' text,
+    comments and all, by file stem; files that are not a YAML mapping are left out."""
     import yaml
 
     out = {}
     for p in sorted((ROOT / "examples").glob("*.yaml")):
+        text = p.read_text()
         try:
-            d = yaml.safe_load(p.read_text())
+            d = yaml.safe_load(text)
         except yaml.YAMLError:
             continue
         if isinstance(d, dict):
-            out[p.stem] = d
+            out[p.stem] = text
     return out
 
 

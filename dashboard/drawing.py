@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-# Distinct, colour-blind-safe colours (Okabe-Ito) for steps / scales / levels, in order.
-PALETTE = [(230, 159, 0), (86, 180, 233), (204, 121, 167), (0, 158, 115), (240, 228, 66), (213, 94, 0),
-           (0, 114, 178), (255, 255, 255)]
+# Distinct, colour-blind-safe colours (Okabe-Ito) for steps / scales / levels, in order; its bluish green
+# last, as the ground truth is green.
+PALETTE = [(230, 159, 0), (86, 180, 233), (204, 121, 167), (240, 228, 66), (213, 94, 0), (0, 114, 178),
+           (255, 255, 255), (0, 158, 115)]
 GT_COLOUR = (0, 230, 64)
 # Probe images are small (28-128 px): drawn at least this large so numbers and lines stay legible.
 MIN_SIDE = 256
@@ -116,14 +117,27 @@ def caption(rec: Record) -> str:
     return f"#{rec.sample_id} · {truth} → {guess} {'✓' if rec.correct else '✗'}{iou}"
 
 
-def step_table(rec: Record) -> list[dict[str, Any]]:
-    """One row per step: its box (the first patch), IoU, and per-step prediction and probability."""
-    ious = step_iou(rec)
+def patch_iou(rec: Record, patch: int) -> np.ndarray:
+    """(T,) for each step the IoU of its `patch`-th box (0: the finest) with the nearest ground-truth box;
+    NaN without one."""
+    if not len(rec.gt_boxes):
+        return np.full(rec.steps, np.nan)
+    return box_iou(rec.boxes[:, patch, None, :], rec.gt_boxes[None, :, :]).max(axis=1)  # (T, M) -> (T,)
+
+
+def step_table(rec: Record, patches: tuple[int, ...] = (0,)) -> list[dict[str, Any]]:
+    """One row per step: the boxes of the given `patches` (retina scales; 0 the finest), each beside its own
+    IoU with the truth, and the per-step prediction and probability where the family has them."""
+    multi = len(patches) > 1 and rec.kind == "glimpse"
+    ious = {p: patch_iou(rec, p) for p in patches}
     rows = []
     for t in range(rec.steps):
-        x0, y0, x1, y1 = (round(float(v), 1) for v in rec.boxes[t, 0])
-        row: dict[str, Any] = {STEP_NAMES.get(rec.kind, "step"): t + 1, "box": f"({x0}, {y0}) – ({x1}, {y1})",
-                               "IoU with truth": None if np.isnan(ious[t]) else round(float(ious[t]), 3)}
+        row: dict[str, Any] = {STEP_NAMES.get(rec.kind, "step"): t + 1}
+        for p in patches:
+            x0, y0, x1, y1 = (round(float(v), 1) for v in rec.boxes[t, p])
+            suffix = f" (scale {p + 1})" if multi else ""
+            row[f"box{suffix}"] = f"({x0}, {y0}) – ({x1}, {y1})"
+            row[f"IoU of this box{suffix}"] = None if np.isnan(ious[p][t]) else round(float(ious[p][t]), 3)
         if rec.step_predictions is not None:
             row["prediction"] = int(rec.step_predictions[t])
         if rec.step_probs is not None:
@@ -160,20 +174,45 @@ def _box(draw: ImageDraw.ImageDraw, box: np.ndarray, s: float, colour: tuple, wi
     draw.rectangle([x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)], outline=colour, width=width)
 
 
+def _label_box(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int) -> tuple[float, ...]:
+    x0, y0, x1, y1 = draw.textbbox(xy, text, font=_font(size), anchor="mm")
+    return x0 - 2, y0 - 1, x1 + 2, y1 + 1
+
+
 def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour: tuple, size: int) -> None:
-    font = _font(size)
-    x0, y0, x1, y1 = draw.textbbox(xy, text, font=font, anchor="mm")
-    draw.rectangle([x0 - 2, y0 - 1, x1 + 2, y1 + 1], fill=(0, 0, 0))
-    draw.text(xy, text, fill=colour, font=font, anchor="mm")
+    draw.rectangle(_label_box(draw, xy, text, size), fill=(0, 0, 0))
+    draw.text(xy, text, fill=colour, font=_font(size), anchor="mm")
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], texts: list[str],
+                 size: int) -> list[tuple[float, float]]:
+    """Where to write each text near its point so that no two overlap: the point itself, else the nearest
+    free spot of a ring around it (glimpses close together would otherwise print their numbers on top of
+    each other); the point when the rings are full."""
+    placed: list[tuple[float, ...]] = []
+    out = []
+    for (x, y), text in zip(points, texts):
+        w = draw.textlength(text, font=_font(size)) + 6
+        h = size + 4
+        spots = [(x, y)] + [(x + dx * w * r, y + dy * h * r) for r in (1, 2, 3)
+                            for dx, dy in ((0, -1), (1, 0), (0, 1), (-1, 0), (1, -1), (1, 1), (-1, 1), (-1, -1))]
+        xy = next((p for p in spots if not any(_overlap(_label_box(draw, p, text, size), b) for b in placed)), (x, y))
+        placed.append(_label_box(draw, xy, text, size))
+        out.append(xy)
+    return out
 
 
 def draw_record(rec: Record, upto: int | None = None, *, min_side: int = MIN_SIDE, show_truth: bool = True,
-                all_patches: bool = True) -> Image.Image:
+                patches: tuple[int, ...] | None = None) -> Image.Image:
     """The probe image with the ground-truth box and the attention of steps 1..`upto` (all by default).
 
-    glimpse: each step's K retina patches (nested squares; only the finest with `all_patches=False`) in
-    that step's colour, the path through the glimpse centres, and the step's number at its centre; with
-    `upto` given, that step is drawn thicker.
+    glimpse: each step's retina patches in that step's colour (`patches`: which scales, 0 the finest;
+    None: all K, nested squares), the path through the glimpse centres, and the step's number near its
+    centre (moved aside where numbers would overlap); with `upto` given, that step is drawn thicker.
     scale / granularity: each scale's (level's) region in its colour, labelled s1, s2... (L1, L2...).
     """
     img, s = _base(rec, min_side)
@@ -187,13 +226,16 @@ def draw_record(rec: Record, upto: int | None = None, *, min_side: int = MIN_SID
         centres = (rec.boxes[:, 0, :2] + rec.boxes[:, 0, 2:]) / 2 * s  # (T, 2) patch 0 is the finest
         if t_end > 1:
             draw.line([tuple(c) for c in centres[:t_end]], fill=(255, 255, 255), width=2)
+        drawn = range(rec.boxes.shape[1]) if patches is None else patches
         for t in range(t_end):
             colour = PALETTE[t % len(PALETTE)]
             current = t == t_end - 1 and upto is not None
-            for k in range(rec.boxes.shape[1] if all_patches else 1):
+            for k in drawn:
                 _box(draw, rec.boxes[t, k], s, colour, 3 if current else 1 + (k == 0))
-        for t in range(t_end):
-            _label(draw, tuple(centres[t]), str(t + 1), PALETTE[t % len(PALETTE)], size)
+        texts = [str(t + 1) for t in range(t_end)]
+        spots = place_labels(draw, [tuple(c) for c in centres[:t_end]], texts, size)
+        for t, (xy, text) in enumerate(zip(spots, texts)):
+            _label(draw, xy, text, PALETTE[t % len(PALETTE)], size)
     else:
         prefix = "s" if rec.kind == "scale" else "L"
         for t in range(t_end):
@@ -222,14 +264,15 @@ def crops(rec: Record, *, side: int = 128, patch: int = 0) -> list[Image.Image]:
     return out
 
 
-def replay_frames(rec: Record, *, min_side: int = MIN_SIDE) -> list[Image.Image]:
+def replay_frames(rec: Record, *, min_side: int = MIN_SIDE, patches: tuple[int, ...] | None = None) -> list[Image.Image]:
     """One frame per step: steps 1..t drawn, step t highlighted (the step-by-step replay)."""
-    return [draw_record(rec, upto=t, min_side=min_side) for t in range(1, rec.steps + 1)]
+    return [draw_record(rec, upto=t, min_side=min_side, patches=patches) for t in range(1, rec.steps + 1)]
 
 
-def replay_gif(rec: Record, *, ms_per_step: int = 700, min_side: int = MIN_SIDE) -> bytes:
+def replay_gif(rec: Record, *, ms_per_step: int = 700, min_side: int = MIN_SIDE,
+               patches: tuple[int, ...] | None = None) -> bytes:
     """The replay as an animated GIF that loops: a browser plays it without reruns of the page."""
-    frames = [draw_record(rec, upto=0, min_side=min_side)] + replay_frames(rec, min_side=min_side)
+    frames = [draw_record(rec, upto=0, min_side=min_side)] + replay_frames(rec, min_side=min_side, patches=patches)
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
                    duration=[ms_per_step] * len(frames[:-1]) + [ms_per_step * 3], loop=0)
@@ -240,4 +283,4 @@ def legend(rec: Record) -> str:
     """What the colours mean, in one line of Markdown."""
     name = STEP_NAMES.get(rec.kind, "step")
     return (f"green: ground truth · orange, blue, pink, …: {name} 1, 2, 3, …"
-            + (" · numbers: glimpse order, nested squares: retina scales" if rec.kind == "glimpse" else ""))
+            + (" · numbers: glimpse order" if rec.kind == "glimpse" else ""))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from dashboard import charts, drawing, forms
 
@@ -93,6 +93,43 @@ def test_replay_draws_only_the_steps_so_far():
     assert gif.format == "GIF" and gif.n_frames == 4  # an empty frame, then one per glimpse
 
 
+def test_only_the_chosen_retina_scales_are_drawn():
+    rec = _glimpses()
+    s = drawing.MIN_SIDE / W
+    finest = drawing.draw_record(rec, show_truth=False, patches=(0,))
+    assert _colour_at(finest, 18, 30, s) == (0, 0, 0)  # step 2's outer (24 px) patch left out
+    assert _colour_at(finest, 24, 30, s) == drawing.PALETTE[1]  # its finest (12 px) patch drawn
+    coarse = drawing.draw_record(rec, show_truth=False, patches=(1,))
+    assert _colour_at(coarse, 18, 30, s) == drawing.PALETTE[1]
+
+
+def test_glimpse_numbers_never_overlap():
+    """Six glimpses around one spot (a model that has found the object) keep their numbers apart."""
+    boxes = [[[30 + d - 4, 27 - 4, 30 + d + 4, 27 + 4]] * 3 for d in (0, 1, 0, 2, 1, 0)]
+    rec = drawing.record_from_row(_row("glimpse", boxes, 6, 3))
+    img = drawing.draw_record(rec, patches=(0,))
+    draw = ImageDraw.Draw(img)
+    size = max(11, img.width // 22)
+    centres = [((b[0][0] + b[0][2]) / 2 * img.width / W, (b[0][1] + b[0][3]) / 2 * img.width / W) for b in boxes]
+    spots = drawing.place_labels(draw, centres, [str(t + 1) for t in range(6)], size)
+    areas = [drawing._label_box(draw, xy, str(t + 1), size) for t, xy in enumerate(spots)]
+    for i in range(6):
+        for j in range(i):
+            assert not drawing._overlap(areas[i], areas[j]), (i, j, spots)
+    assert spots[0] == centres[0]  # the first sits on its glimpse
+
+
+def test_the_step_table_gives_the_iou_of_the_box_it_shows():
+    rec = _glimpses()
+    table = drawing.step_table(rec)
+    # Step 2: its finest box (24..36, 24..36) overlaps the object less than its outer one does.
+    finest = drawing.box_iou(rec.boxes[1, 0], rec.gt_boxes[0])
+    assert table[1]["box"] == "(24.0, 24.0) – (36.0, 36.0)" and table[1]["IoU of this box"] == round(float(finest), 3)
+    assert finest < drawing.step_iou(rec)[1]  # the best patch's IoU, which the table used to show here
+    both = drawing.step_table(rec, (0, 1))[1]
+    assert both["IoU of this box (scale 2)"] == round(float(drawing.box_iou(rec.boxes[1, 1], rec.gt_boxes[0])), 3)
+
+
 def test_truth_box_and_scale_regions_with_crops_and_captions():
     rec = _scales()
     img = drawing.draw_record(rec)
@@ -117,14 +154,59 @@ def test_sequence_records_caption_the_digits():
 def test_metric_groups_sort_every_family_metric():
     cols = ["trial", "epoch", "step", "train_loss", "train_cls_scale1", "val_rank", "val_loss", "val_accuracy",
             "val_accuracy_scale1", "val_accuracy_scale2", "val_iou_scale2", "attention_iou", "images_per_s",
-            "val_baseline_error", "val_label_accuracy", "val_accuracy_level1"]
+            "val_baseline_error", "val_label_accuracy", "val_accuracy_level1", "train_accuracy", "seconds"]
     g = charts.metric_groups(cols)
+    assert g["Accuracy"] == ["val_accuracy", "train_accuracy", "val_label_accuracy"]  # train beside val
     assert g["Training loss terms"] == ["train_loss", "train_cls_scale1"]
     assert g["Validation loss terms"] == ["val_rank", "val_loss"]
-    assert g["Accuracy"] == ["val_accuracy", "val_label_accuracy"]
     assert g["Per-scale accuracy"] == ["val_accuracy_scale1", "val_accuracy_scale2", "val_accuracy_level1"]
     assert g["Attention score"] == ["val_iou_scale2", "attention_iou"]
-    assert g["Other"] == ["images_per_s", "val_baseline_error"]
+    assert g["Throughput"] == ["images_per_s"] and g["Baseline error"] == ["val_baseline_error"]
+    assert g["seconds"] == ["seconds"]  # a metric of no known unit: a chart of its own
+    for metrics in g.values():
+        assert len({charts.unit(m) for m in metrics}) == 1, metrics
+    assert charts.column_order(cols) == ["trial", "epoch", "step", *[m for ms in g.values() for m in ms]]
+
+
+def _epochs(trials: tuple[str, ...] = ("",)) -> pd.DataFrame:
+    """Two epochs of a RAM run per trial, each metric at its usual magnitude."""
+    rows = [{"trial": t, "epoch": e, "step": 2 * (e + 1), "images_per_s": 3000.0 + e, "val_baseline_error": 0.45,
+             "train_loss": 2.4 - e, "train_classification": 2.3 - e, "train_baseline": 0.2, "train_reinforce": 0.05 * e,
+             "val_accuracy": 0.1 + e / 10, "train_accuracy": 0.2, "attention_iou": 0.3} for t in trials for e in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+def test_no_chart_puts_metrics_of_different_scales_on_one_axis():
+    epochs = _epochs()
+    panels = charts.panels(epochs)
+    where = {m: i for i, p in enumerate(panels) for m in p.metrics}
+    assert where["images_per_s"] != where["val_baseline_error"]
+    assert where["train_loss"] == where["train_classification"] != where["train_reinforce"]
+    assert where["train_accuracy"] == where["val_accuracy"]
+    for p in panels:
+        assert {charts.unit(m) for m in p.metrics} == {p.unit}
+        assert "(" in p.unit.axis and p.unit.axis.endswith(")"), p.unit.axis  # the unit, in parentheses
+        sizes = [epochs[m].abs().max() for m in p.metrics]
+        assert p.unit.bounded or max(sizes) <= charts.SCALE_FACTOR * max(min(sizes), 1e-12), (p.title, sizes)
+
+
+def _encoding(chart) -> dict:
+    return chart.to_dict()["encoding"]
+
+
+def test_curves_title_the_y_axis_and_tell_every_legend_entry_apart():
+    train = _encoding(charts.curves(_epochs(), ["val_accuracy", "train_accuracy"], "Accuracy", charts.ACCURACY.axis))
+    assert train["y"]["axis"]["title"] == "accuracy (fraction right)" and train["color"]["field"] == "metric"
+    tuned = _encoding(charts.curves(_epochs(("a", "b")), ["train_loss", "train_classification"], "Loss"))
+    assert tuned["y"]["axis"]["title"] == charts.LOSS.axis and tuned["color"]["field"] == "trial"
+    # Colour says the trial: the metrics differ by point shape and dash, both in the legend.
+    for channel in ("shape", "strokeDash"):
+        enc = tuned[channel]
+        assert enc["field"] == "metric" and enc["scale"]["domain"] == ["train_loss", "train_classification"]
+        assert len({str(v) for v in enc["scale"]["range"]}) == 2 and enc.get("legend") is not None
+    assert tuned["strokeDash"]["legend"]["symbolType"] == "stroke"
+    one = _encoding(charts.curves(_epochs(("a", "b")), ["val_accuracy"], "Accuracy"))
+    assert one["color"]["field"] == "trial" and "shape" not in one
 
 
 def _trials() -> pd.DataFrame:
@@ -216,6 +298,7 @@ def test_dashboard_command_passes_server_and_token_in_the_environment(monkeypatc
     cmd, env = command(args)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP) and APP.is_file()
     assert cmd[cmd.index("--server.port") + 1] == "8600"
+    assert cmd[cmd.index("--client.toolbarMode") + 1] == "viewer"  # no Deploy button, no developer menu
     assert env["FOVEATE_SERVER"] == "head:50051" and env["FOVEATE_TOKEN"] == "t"
     assert isinstance(args, argparse.Namespace)
 
@@ -301,3 +384,49 @@ def test_form_widgets_follow_the_schema_and_return_what_changed():
     assert answer["optim"] == {"epochs": 9} and answer["scaling"] == {"use_gpu": True}
     assert answer["data"] == {"path": "/data/latest", "min_crop": 0.5} and answer["storage"] == "/out"
     assert answer["tune"]["metric"] == "val_loss"
+
+
+def _job(kind: str, state: str, trials: int = 3, epochs: int = 2) -> dict:
+    return {"kind": kind, "state": state, "trials": trials, "epochs": epochs}
+
+
+def test_a_tune_jobs_progress_is_its_trials_finished_of_those_planned():
+    from dashboard import data
+
+    one_of_three = pd.DataFrame({"trial": ["a", "a", "b"], "epoch": [0, 1, 0]})  # b stopped mid-way
+    assert data.progress(_job("tune", "CANCELLED"), one_of_three) == pytest.approx(1 / 3)
+    assert data.progress_text(_job("tune", "CANCELLED"), one_of_three).startswith("1 of 3 trials finished")
+    assert data.progress(_job("tune", "RUNNING"), one_of_three.iloc[2:]) == 0.0
+    # An ended search counts every trial it ran as finished (a scheduler may have stopped some early).
+    assert data.trials_finished(_job("tune", "SUCCEEDED"), one_of_three) == 2
+    assert data.progress(_job("tune", "SUCCEEDED"), one_of_three) == 1.0
+    assert data.progress(_job("train", "RUNNING", trials=1, epochs=4), pd.DataFrame({"trial": [""], "epoch": [0]})) == 0.25
+
+
+def _spec_message(**sections):
+    from jobs.api.spec import JobSpec
+    from jobs.api.spec_proto import spec_to_proto
+
+    return spec_to_proto(JobSpec.from_dict({"name": "job-1", "data": {"path": "/d"}, **sections}))
+
+
+def test_a_spec_reads_as_yaml_as_its_user_wrote_it():
+    import yaml
+
+    from dashboard import specs
+    from jobs.api.spec import JobSpec
+
+    msg = _spec_message(kind="tune", model={"name": "ram-cluttered60", "overrides": {"num_glimpses": 4}},
+                        scaling={"num_workers": 1}, optim={"lr": 0.002},
+                        tune={"space": "none", "params": {"model.num_glimpses": {"grid": [1, 2, 3]}}, "search": "grid"})
+    text = specs.to_yaml(specs.written(specs.plain(msg), "job-1"))
+    assert text.splitlines()[:5] == ["kind: tune", "model:", "  name: ram-cluttered60", "  overrides:",
+                                     "    num_glimpses: 4"]
+    assert "grid: [1, 2, 3]" in text and "lr: 0.002" in text
+    assert "JOB_KIND" not in text and "int_value" not in text and "optimizer" not in text and "name: job-1" not in text
+    # What it shows is the spec: read back, it is the job's spec (the name aside, which the service sets).
+    full = JobSpec.from_dict(specs.plain(msg))
+    assert JobSpec.from_dict({**yaml.safe_load(text), "name": "job-1"}) == full
+    every = specs.to_yaml(specs.ordered(specs.plain(msg)))
+    assert [ln.split(":")[0] for ln in every.splitlines() if not ln.startswith(" ")] == [
+        "kind", "name", "model", "data", "optim", "scaling", "checkpoint", "tune", "storage_path"]
