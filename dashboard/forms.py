@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-import yaml
 
-from jobs.api.spec import spec_schema
+from jobs.api.paths import absolute
+from jobs.api.spec import SpecError, spec_schema
 
 SCHEMA = spec_schema()
 _JS_SAFE = 2**53 - 1  # the browser's number widgets hold no larger integer
@@ -90,12 +90,15 @@ TUNE_KEYS: dict[str, list[str]] = {
 }
 SAMPLERS = ["choice", "grid", "uniform", "loguniform", "randint"]
 FAMILIES = list(FAMILY_FIELDS)
-# The spec fields the form shows, row by row (data.path and storage_path head the section).
+# The spec fields the form shows, row by row (data.path and storage_path head the section); three a row
+# leave each label its whole width in the form's column ("GPU per worker", not "GPU per wo…").
 TRAINING_ROWS = [
-    ["optim.epochs", "optim.batch_size", "optim.lr", "data.probe_count"],
-    ["data.max_train_samples", "scaling.num_workers", "scaling.cpus_per_worker", "scaling.use_gpu"],
-    ["data.hflip", "data.max_shift", "data.min_crop"],
+    ["optim.epochs", "optim.batch_size", "optim.lr"],
+    ["data.probe_count", "data.max_train_samples", "scaling.num_workers"],
+    ["scaling.cpus_per_worker", "scaling.use_gpu", "data.hflip"],
+    ["data.max_shift", "data.min_crop"],
 ]
+ROW_WIDTH = 3
 TUNE_ROW = ["tune.num_trials", "tune.metric", "tune.mode", "tune.scheduler", "tune.search"]
 
 
@@ -268,12 +271,26 @@ def training_ui(key: str = "submit", data_paths: list[str] = ()) -> tuple[dict, 
     c1, c2 = st.columns([3, 2])
     values = {"data.path": spec_input(c1, "data.path", key, value=data_paths[0] if data_paths else None),
               "storage_path": spec_input(c2, "storage_path", key, placeholder="the service's default")}
+    resolved_caption(values["data.path"], "data.path")
+    resolved_caption(values["storage_path"], "storage_path")
     for row in TRAINING_ROWS:
-        cols = st.columns(4)
+        cols = st.columns(ROW_WIDTH)
         values |= {path: spec_input(col, path, key) for col, path in zip(cols, row)}
     sections = changed(values, keep=("data.path",))
     return sections["data"], sections.get("optim", {}), sections.get("scaling", {}), \
         sections.get("", {}).get("storage_path", "")
+
+
+def resolved_caption(path: str, field: str) -> None:
+    """Where a relative (or `~`) path of the form is resolved: here, where the dashboard runs, before the
+    spec is sent (the client's rule, jobs.api.paths)."""
+    try:
+        there = absolute(path, field=field) if path else ""
+    except SpecError as exc:
+        st.caption(f":red[{exc}]")
+        return
+    if there and there != path:
+        st.caption(f"`{field}` resolves here to `{there}`")
 
 
 def tune_ui(family: str, key: str = "submit") -> dict[str, Any]:
@@ -302,7 +319,3 @@ def tune_ui(family: str, key: str = "submit") -> dict[str, Any]:
             "values": st.column_config.TextColumn("Values", help="choices '4, 6, 8' or bounds '1e-4, 1e-2'"),
         })
     return {**{p.split(".", 1)[1]: v for p, v in values.items()}, "space": space, "rows": rows.to_dict("records")}
-
-
-def spec_yaml(spec: dict[str, Any]) -> str:
-    return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)

@@ -7,12 +7,14 @@ session whichever of the two modules needs it first.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
 from service_harness import TOKEN, running_server, tiny_spec, wait_for
 
-from jobs.api.client import FoveateClient
+from jobs.api.client import ClientError, FoveateClient
+from jobs.api.states import is_final, state_name
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,8 @@ class FinishedJobs:
     token: str
     client: FoveateClient
     data: str  # the RAM jobs' dataset
-    ram: str  # train: RAM on cluttered60, 2 epochs, 3 glimpses
+    runs: str  # where every job's outputs go
+    ram: str  # train: RAM on cluttered60, 2 epochs, 6 glimpses at 3 scales
     racnn: str  # train: RA-CNN on zoom, 2 epochs
     tune: str  # tune: RAM, grid over 1 and 2 glimpses, 2 trials x 1 epoch
 
@@ -46,8 +49,9 @@ def finished_jobs(ray_head, tiny_dataset, tmp_path_factory) -> FinishedJobs:
     zoom = write_dataset(str(root / "zoom"), splits, {"recipe": "zoom", "seed": 0})
     out = str(root / "runs")
     with running_server(ray_head, str(root / "catalog.db"), max_running=3) as (client, _, port):
+        # 6 glimpses at the variant's 3 retina scales: the attention detail must stay readable with 18 patches.
         ram = client.submit(tiny_spec(tiny_dataset, out, epochs=2,
-                                      model={"name": "ram-cluttered60", "overrides": {"num_glimpses": 3}}),
+                                      model={"name": "ram-cluttered60", "overrides": {"num_glimpses": 6}}),
                             owner="ann")
         racnn = client.submit(tiny_spec(zoom, out, epochs=2, model={"name": "racnn-zoom", "overrides": {}},
                                         optim={"attention_init_steps": 1, "alternate_every": 1, "batch_size": 16}),
@@ -62,4 +66,49 @@ def finished_jobs(ray_head, tiny_dataset, tmp_path_factory) -> FinishedJobs:
                 wait_for(client, job.id, ("SUCCEEDED",), timeout=300)
             except AssertionError as exc:
                 raise AssertionError(f"{exc}\n{_agent_log(ray_head)}") from None
-        yield FinishedJobs(f"127.0.0.1:{port}", TOKEN, client, tiny_dataset, ram.id, racnn.id, tune.id)
+        yield FinishedJobs(f"127.0.0.1:{port}", TOKEN, client, tiny_dataset, out, ram.id, racnn.id, tune.id)
+
+
+def long_train_job(jobs: FinishedJobs, owner: str = "dee") -> str:
+    """A train job that runs until cancelled (500 epochs in the driver), once the service reports it RUNNING."""
+    job = jobs.client.submit(tiny_spec(jobs.data, jobs.runs, epochs=500), owner=owner)
+    wait_for(jobs.client, job.id, ("RUNNING",), timeout=120)
+    return job.id
+
+
+def _first_record(client: FoveateClient, job_id: str, timeout: float = 300.0) -> str:
+    """The trial of a tune job that first has an epoch and an attention record; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(job_id)
+        assert not is_final(job.state), f"{job_id} ended {state_name(job.state)}: {job.error}"
+        for trial in sorted({r.trial for r in client.trials(job_id).rows}):
+            try:
+                if client.attention_response(job_id, trial=trial).epochs:
+                    return trial
+            except ClientError:  # the trial's directory appears before its first record
+                pass
+        time.sleep(0.5)
+    raise AssertionError(f"{job_id}: no trial reported an epoch with its attention in {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def running_tune(finished_jobs) -> str:
+    """A tune job that stays RUNNING: a grid of 3 glimpse counts (3 trials planned with tune.num_trials 1), one
+    trial at a time over 500 epochs of 32 images; yielded once its first trial has reported an epoch and its
+    attention, cancelled when the session ends."""
+    client = finished_jobs.client
+    job = client.submit(tiny_spec(finished_jobs.data, finished_jobs.runs, epochs=500, kind="tune",
+                                  data={"probe_count": 2, "max_train_samples": 32, "max_val_samples": 16},
+                                  scaling={"num_workers": 1},
+                                  tune={"space": "none", "params": {"model.num_glimpses": {"grid": [1, 2, 3]}},
+                                        "search": "grid", "num_trials": 1, "scheduler": "fifo",
+                                        "max_concurrent_trials": 1}),
+                        owner="cy")
+    try:
+        _first_record(client, job.id)
+        yield job.id
+    finally:
+        if not is_final(client.get(job.id).state):
+            client.cancel(job.id)
+        wait_for(client, job.id, ("CANCELLED",), timeout=120)

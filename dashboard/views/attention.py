@@ -1,9 +1,10 @@
 """Attention: where the model looked in the probe images, by job, trial and epoch.
 
 RA-CNN: the region of each scale, the zoomed crops beside it and each scale's prediction. RAM/DRAM: the
-numbered glimpse path with every retina patch, and a step-by-step replay. MG-CNN: the region of each
-granularity. The ground-truth box and the IoU wherever the dataset has boxes. Move the epoch slider to
-watch the boxes move onto the object as training goes on.
+numbered glimpse path (one sampled path, as the record holds it) with its finest retina patch, the other
+scales on request, and a step-by-step replay. MG-CNN: the region of each granularity. The ground-truth
+box and the IoU wherever the dataset has boxes. Move the epoch slider to watch the boxes move onto the
+object as training goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, drawing
-from dashboard.widgets import job_links, job_picker_ui
+from dashboard.widgets import job_links, job_picker_ui, labelled_choice, rerun_on_state_change, table
 
 st.title("Attention")
 conn = data.connection()
@@ -33,9 +34,9 @@ def trial_ui(job: dict) -> str | None:
         st.info("No trial has reported yet.")
         return None
     wanted = st.query_params.get("trial") or job["best_trial"]
-    index = trials.index(wanted) if wanted in trials else 0
-    trial = st.selectbox("Trial", trials, index=index, key=f"trial_{job['id']}",
-                         format_func=lambda t: f"{t} (best)" if t == job["best_trial"] else t)
+    key = f"trial_{job['id']}"
+    trial = labelled_choice("Trial", trials, lambda t: f"{t} (best)" if t == job["best_trial"] else t, key=key,
+                            default=trials[0], force=wanted if wanted != st.session_state.get(key) else None)
     if st.query_params.get("trial") != trial:
         st.query_params["trial"] = trial
     return trial
@@ -50,40 +51,73 @@ def epoch_ui(epochs: list[int], key: str) -> int:
                             help="slide to watch the attention move over training")
 
 
-def overview(records: list[drawing.Record]) -> None:
+def path_note(job: dict) -> str:
+    """Which glimpse path the drawings show and how the prediction shown was made, in one line."""
+    try:
+        model = next((m for m in data.models(conn) if m["name"] == job["model"]), {"defaults": {}})
+    except data.ClientError:
+        model = {"defaults": {}}
+    first = {**model["defaults"], **job["spec"].get("model", {}).get("overrides", {})}.get("first_location")
+    start = {"random": ", its first glimpse at a random place",
+             "learned": ", its first glimpse drawn from the learned policy"}.get(first, "")
+    m = job["eval_samples"]
+    made = "that path's own prediction" if m == 1 else \
+        f"the class of the probabilities averaged over M = {m} sampled paths, the one drawn the first of them"
+    return f"Drawn: one sampled glimpse path per image{start}. Prediction shown (x → y): {made}."
+
+
+def overview(job: dict, records: list[drawing.Record]) -> None:
     """Every probe image with its attention, in a grid."""
     ious = [drawing.attention_score(r) for r in records]
     right = np.mean([r.correct for r in records])
     valid = [v for v in ious if not np.isnan(v)]
-    st.caption(f"{len(records)} probe images · {right:.0%} right"
-               + (" · the finest retina patch of each glimpse" if records[0].kind == "glimpse" else "")
+    glimpse = records[0].kind == "glimpse"
+    if glimpse:
+        st.caption(path_note(job))
+    st.caption(f"epoch {records[0].epoch} · {len(records)} probe images · {right:.0%} right"
+               + (" · the finest retina patch of each glimpse" if glimpse else "")
                + (f" · mean IoU with the truth {np.mean(valid):.3f}" if valid else "") + " · "
-               + drawing.legend(records[0]))
+               + drawing.legend(records[0])
+               + (" · IoU: each glimpse's best retina scale against the truth, averaged over the glimpses"
+                  if glimpse and valid else ""))
     for i in range(0, len(records), COLUMNS):
         cols = st.columns(COLUMNS)
         for col, rec in zip(cols, records[i:i + COLUMNS]):
-            col.image(drawing.draw_record(rec, min_side=192, all_patches=False), caption=drawing.caption(rec),
-                      width="stretch",
-                      output_format="PNG")
+            col.image(drawing.draw_record(rec, min_side=192, patches=(0,)), caption=drawing.caption(rec),
+                      width="stretch", output_format="PNG")
 
 
-def glimpse_detail(rec: drawing.Record, key: str) -> None:
-    """A glimpse path replayed: a step slider, the animated replay and each glimpse's patches."""
+def scales_ui(rec: drawing.Record, key: str) -> tuple[int, ...]:
+    """The retina scales to draw (0: the finest), the finest alone by default: 6 glimpses at 3 scales
+    would be 18 nested squares."""
+    k = rec.boxes.shape[1]
+    if k == 1:
+        return (0,)
+    chosen = st.pills("Retina scales drawn", list(range(k)), selection_mode="multi", default=[0], key=key,
+                      format_func=lambda p: f"{p + 1} (finest)" if p == 0 else str(p + 1),
+                      help="each glimpse's patches, finest to coarsest; the finest alone keeps the path readable")
+    return tuple(sorted(chosen)) or (0,)
+
+
+def glimpse_detail(rec: drawing.Record, key: str, scales_key: str) -> None:
+    """A glimpse path replayed: a step slider, the animated replay and each glimpse's patches; the
+    scales drawn are chosen once per job and trial (`scales_key`), the step per record (`key`)."""
+    patches = scales_ui(rec, key=scales_key)
     left, right = st.columns([3, 2])
     with left:
         step = rec.steps
         if rec.steps > 1:  # a slider needs two ends
-            step = st.slider("Step", 1, rec.steps, rec.steps, key=key,
+            step = st.slider("Step", 1, rec.steps, rec.steps, key=f"step_{key}",
                              help="the glimpses up to this step; the current one is drawn thicker")
-        st.image(drawing.draw_record(rec, upto=step, min_side=384), caption=f"glimpses 1–{step} of {rec.steps}",
-                 width="stretch", output_format="PNG")
+        st.image(drawing.draw_record(rec, upto=step, min_side=384, patches=patches),
+                 caption=f"glimpses 1–{step} of {rec.steps}", width="stretch", output_format="PNG")
     with right:
-        st.image(drawing.replay_gif(rec, min_side=256), caption="replay (loops)", width="stretch")
+        st.image(drawing.replay_gif(rec, min_side=256, patches=patches), caption="replay (loops)", width="stretch")
         st.markdown("**Retina patches of this step** (finest → coarsest)")
         k = rec.boxes.shape[1]
         crops = [drawing.crops(rec, side=96, patch=p)[step - 1] for p in range(k)]
         st.image(crops, caption=[f"scale {p + 1}" for p in range(k)], width=96, output_format="PNG")
-    st.dataframe(pd.DataFrame(drawing.step_table(rec)), hide_index=True, width="stretch")
+    table(pd.DataFrame(drawing.step_table(rec, patches)))
 
 
 def region_detail(rec: drawing.Record) -> None:
@@ -104,10 +138,12 @@ def region_detail(rec: drawing.Record) -> None:
             col.image(crop, caption=text, width="stretch", output_format="PNG")
         st.caption("what each " + name + " sees: its region cut out and zoomed"
                    + (" (the model's input at that scale)" if rec.kind == "scale" else ""))
-    st.dataframe(pd.DataFrame(drawing.step_table(rec)), hide_index=True, width="stretch")
+    table(pd.DataFrame(drawing.step_table(rec)))
 
 
 def attention_panel(job: dict, trial: str) -> None:
+    if rerun_on_state_change(conn, job["id"], job["state"]) is None:
+        return
     key = f"{job['id']}_{trial}"
     try:
         epochs, _, _ = data.attention(conn, job["id"], trial)
@@ -127,14 +163,14 @@ def attention_panel(job: dict, trial: str) -> None:
     if not records:
         st.info(f"Epoch {epoch} has no probe images.")
         return
-    overview(records)
+    overview(job, records)
     st.subheader("One probe image")
     ids = [r.sample_id for r in records]
-    sample = st.selectbox("Probe image", ids, key=f"sample_{key}",
-                          format_func=lambda i: drawing.caption(records[ids.index(i)]))
+    sample = labelled_choice("Probe image", ids, lambda i: drawing.caption(records[ids.index(i)]),
+                             key=f"sample_{key}", default=ids[0])
     rec = records[ids.index(sample)]
     if rec.kind == "glimpse":
-        glimpse_detail(rec, key=f"step_{key}_{epoch}_{sample}")
+        glimpse_detail(rec, key=f"{key}_{epoch}_{sample}", scales_key=f"scales_{key}")
     else:
         region_detail(rec)
 

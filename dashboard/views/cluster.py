@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.widgets import state_label
+from dashboard.widgets import state_label, table
 
 st.title("Cluster")
 conn = data.connection()
@@ -27,15 +27,15 @@ def cluster_panel() -> None:
     c[4].metric("Queued jobs", info["queued_jobs"])
     st.caption(f"Ray {info['ray_version']} at {info['address']}")
     st.subheader("Nodes")
-    st.dataframe(pd.DataFrame(info["nodes"]), hide_index=True, width="stretch")
+    table(pd.DataFrame(info["nodes"]))
     for title, jobs in (("Running", running), ("Queued", queued)):
         st.subheader(f"{title} jobs")
         if not jobs:
             st.caption("none")
             continue
-        st.dataframe(pd.DataFrame([{"job": j["id"], "state": state_label(j["state"]), "model": j["model"],
-                                    "owner": j["owner"], "priority": j["priority"], "submitted": data.age(j["created"]) + " ago"}
-                                   for j in jobs]), hide_index=True, width="stretch")
+        table(pd.DataFrame([{"job": j["id"], "state": state_label(j["state"]), "model": j["model"],
+                             "owner": j["owner"], "priority": j["priority"], "submitted": data.age(j["created"]) + " ago"}
+                            for j in jobs]))
 
 
 cluster_panel()

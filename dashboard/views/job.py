@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data
-from dashboard.widgets import job_links, job_picker_ui, state_label
+from dashboard import charts, data, specs
+from dashboard.widgets import job_links, job_picker_ui, rerun_on_state_change, state_label, table
 from jobs.api.exports import FORMATS, MAX_SAMPLES, SAMPLED_FAMILIES, card_path
 
 st.title("Job")
@@ -18,7 +18,8 @@ conn = data.connection()
 
 
 def header(job: dict[str, Any]) -> None:
-    trials = f" · {job['trials']} trials" if job["kind"] == "tune" else ""
+    n = job["trials"]
+    trials = (f" · {n} trial{'s' if n != 1 else ''}" if n else " · trials unknown") if job["kind"] == "tune" else ""
     st.markdown(f"**{job['model']}** · {job['kind']}{trials} · dataset `{job['dataset']}` · "
                 f"owner {job['owner'] or '-'} · priority {job['priority']}")
     c = st.columns(4)
@@ -59,34 +60,31 @@ def cancel_ui(job: dict[str, Any]) -> None:
 
 
 def curves_panel(job_id: str, shown_state: str) -> None:
-    """Every metric reported so far, grouped; reruns on its own while the job runs, and reruns the
-    whole page when the job's state changes (header, history and cancel button follow)."""
-    try:
-        job = data.get_job(conn, job_id)
-    except data.ClientError as exc:
-        data.show_error(exc, f"job {job_id}")
+    """Every metric reported so far, one chart per unit and scale; reruns on its own while the job runs,
+    and reruns the whole page when the job's state changes (header, history and cancel button follow)."""
+    job = rerun_on_state_change(conn, job_id, shown_state)
+    if job is None:
         return
-    if job["state"] != shown_state:
-        st.rerun()
     try:
         epochs = data.epoch_metrics(conn, job_id, final=data.is_final(job["state"]))
     except data.ClientError as exc:
         data.show_error(exc, "reading the job's epochs")
         return
-    done = data.progress(job, epochs)
-    st.progress(done, text=f"{state_label(job['state'])} · {len(epochs)} of {job['epochs'] * job['trials']} "
-                           f"epochs reported" + (" (all trials)" if job["kind"] == "tune" else ""))
+    st.progress(data.progress(job, epochs), text=f"{state_label(job['state'])} · {data.progress_text(job, epochs)}")
     if epochs.empty:
         st.info("No epoch reported yet." if data.is_unfinished(job["state"]) else "This job reported no epoch.")
         return
-    groups = charts.metric_groups(list(epochs.columns))
-    names = list(groups)
-    for i in range(0, len(names), 2):
+    panels = charts.panels(epochs)
+    for i in range(0, len(panels), 2):
         cols = st.columns(2)
-        for col, name in zip(cols, names[i:i + 2]):
-            col.altair_chart(charts.curves(epochs, groups[name], name), width="stretch")
+        for col, panel in zip(cols, panels[i:i + 2]):
+            col.altair_chart(charts.curves(epochs, panel.metrics, panel.title, panel.unit.axis), width="stretch")
     with st.expander("Epoch metrics table"):
-        st.dataframe(epochs, hide_index=True, width="stretch")
+        order = charts.column_order(list(epochs.columns))
+        if job["kind"] != "tune":
+            order.remove("trial")  # empty for a train job
+        table(epochs[order].astype({c: "Int64" for c in ("epoch", "step") if c in epochs}),
+              column_config={m: st.column_config.NumberColumn(format="%.4g") for m in order if m not in charts.KEYS})
 
 
 def logs_panel(job_id: str) -> None:
@@ -99,8 +97,8 @@ def logs_panel(job_id: str) -> None:
 
 
 def history_table(job: dict[str, Any]) -> None:
-    st.dataframe(pd.DataFrame([{"state": state_label(h["state"]), "time": h["time"], "reason": h["reason"]}
-                               for h in job["history"]]), hide_index=True, width="stretch")
+    table(pd.DataFrame([{"state": state_label(h["state"]), "time": h["time"], "reason": h["reason"]}
+                        for h in job["history"]]))
 
 
 def result_panel(job: dict[str, Any]) -> None:
@@ -110,8 +108,8 @@ def result_panel(job: dict[str, Any]) -> None:
         st.markdown(f"**Best trial:** `{job['best_trial']}` · {params}")
     if job["result_metrics"]:
         metrics = pd.DataFrame(sorted(job["result_metrics"].items()), columns=["metric", "value"])
-        st.dataframe(metrics, hide_index=True, width="stretch", height=min(36 * (len(metrics) + 1), 400),
-                     column_config={"value": st.column_config.NumberColumn(format="%.4g")})
+        table(metrics, height=min(36 * (len(metrics) + 1), 400),
+              column_config={"value": st.column_config.NumberColumn(format="%.4g")})
     if job["checkpoint"]:
         st.caption(f"checkpoint: `{job['checkpoint']}`")
     st.caption(f"run directory: `{job['run_dir']}`")
@@ -179,9 +177,18 @@ def card_panel(name: str, card: dict[str, Any], size: int) -> None:
     rows = [{"tensor": n, "role": role, "shape": " × ".join(map(str, shape)), "dtype": dtypes.get(n, "float32")}
             for role in ("input", "output") for n, shape in (card.get(f"{role}s") or {}).items()]
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        table(pd.DataFrame(rows))
     with st.expander("Model card"):
         st.json(card, expanded=False)
+
+
+def spec_panel(job: dict[str, Any]) -> None:
+    """The spec in YAML as its user wrote it (the fields that differ from the defaults), or as it runs."""
+    with st.expander("Spec"):
+        full = st.toggle("with every default filled in", key=f"spec_full_{job['id']}",
+                         help="as the service runs it; off: only the fields that differ from the defaults")
+        d = specs.ordered(job["spec"]) if full else specs.written(job["spec"], job["id"])
+        st.code(specs.to_yaml(d), language="yaml", wrap_lines=True)
 
 
 job = job_picker_ui(conn)
@@ -206,9 +213,9 @@ if job is not None:
         result_panel(job)
     with right:
         st.subheader("Log tail")
-        st.fragment(run_every=3 if live else None)(logs_panel)(job_id)
+        with st.container(key="log_tail"):  # the driver's own text, told apart from the page's (browser test)
+            st.fragment(run_every=3 if live else None)(logs_panel)(job_id)
     if job["state"] == "SUCCEEDED":
         st.subheader("Export")
         export_ui(job)
-    with st.expander("Spec"):
-        st.json(job["spec"], expanded=False)
+    spec_panel(job)

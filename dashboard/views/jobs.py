@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from dashboard import data, forms
-from dashboard.widgets import PAGES, job_links, state_label
+from dashboard import data, forms, specs
+from dashboard.widgets import PAGES, job_links, state_label, table
+from jobs.api.client import absolute_paths
 from jobs.api.spec import SpecError
 
 st.title("Jobs")
@@ -31,7 +32,7 @@ def table_frame(jobs: list[dict[str, Any]]) -> pd.DataFrame:
         "job": j["id"], "state": state_label(j["state"]), "kind": j["kind"], "model": j["model"],
         "dataset": j["dataset"], "progress": j["progress"], "best": j["best"], "metric": j["metric"],
         "age": data.age(j["created"]), "owner": j["owner"]} for j in jobs])
-    df["best"] = df["best"].astype("Float64")  # a job without the metric yet shows an empty cell
+    df["best"] = df["best"].astype("Float64")  # a job without the metric yet: a missing value, shown as a dash
     return df
 
 
@@ -46,11 +47,12 @@ def jobs_table(filters: dict[str, Any]) -> None:
         return
     active = sum(data.is_unfinished(j["state"]) for j in jobs)
     st.caption(f"{len(jobs)} jobs · {active} queued or running" + (" · refreshes every 3 s" if active else ""))
-    event = st.dataframe(
-        table_frame(jobs), hide_index=True, width="stretch", key="jobs_table", on_select="rerun",
-        selection_mode="single-row",
+    event = table(
+        table_frame(jobs), key="jobs_table", on_select="rerun", selection_mode="single-row",
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            "progress": st.column_config.ProgressColumn(
+                "progress", min_value=0.0, max_value=1.0, format="percent",
+                help="train: epochs reported of its epochs; tune: trials finished of the trials its search plans"),
             "best": st.column_config.NumberColumn("best", format="%.3f", help="best value of the job's metric so far"),
             "age": st.column_config.TextColumn("age", help="since submission"),
         })
@@ -66,13 +68,14 @@ def jobs_table(filters: dict[str, Any]) -> None:
 
 
 def feedback_ui() -> None:
-    """The outcome of the last validate or submit, beside the form."""
+    """The outcome of the last validate or submit, beside the form: the service's refusal naming the
+    field, or the spec as it would run (YAML), and where relative paths were resolved."""
     fb = st.session_state.get("submit_feedback")
     if not fb:
         st.caption("Validate checks the spec with the service (fields, model config, dataset, resources) "
-                   "without creating a job.")
+                   "without creating a job. Relative paths are resolved here, where the dashboard runs.")
         return
-    status, text, extra = fb
+    status, text, extra, resolved = fb
     if status == "error":
         field = text.split(":", 1)[0] if ":" in text else ""
         st.error(f"**The service refused the spec.**\n\n{text}")
@@ -80,30 +83,51 @@ def feedback_ui() -> None:
             st.caption(f"field: `{field}`")
     elif status == "valid":
         st.success("The spec is valid: the service would run it like this.")
-        st.code(extra, language="yaml")
     else:
         st.success(f"Submitted **{text}**.")
         st.page_link(PAGES["job"], label=f"Follow {text}", icon=":material/monitoring:", query_params={"job": text})
+    for path, written, there in resolved:
+        st.caption(f"`{path}`: `{written}` resolved here to `{there}`")
+    if status == "valid":
+        st.code(extra, language="yaml", wrap_lines=True)
+
+
+def resolved_paths(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, as written, as sent) of the spec's local paths that the client resolves here (relative,
+    `~`), as FoveateClient.submit sends them; SpecError names a path that cannot be resolved."""
+    sent = absolute_paths(spec)
+    pairs = [("data.path", (spec.get("data") or {}).get("path"), (sent.get("data") or {}).get("path")),
+             ("storage_path", spec.get("storage_path"), sent.get("storage_path"))]
+    return [(f, w, t) for f, w, t in pairs if isinstance(w, str) and w and w != t]
+
+
+def feedback(status: str, text: str, extra: str = "", resolved: list[tuple[str, str, str]] = ()) -> None:
+    """Record an outcome for feedback_ui: "error" (text: the message), "valid" (extra: the spec as YAML)
+    or "submitted" (text: the job id), with the paths resolved on the way."""
+    st.session_state["submit_feedback"] = (status, text, extra, list(resolved))
 
 
 def send(spec: dict[str, Any], validate_only: bool) -> None:
-    """Validate or submit `spec` and record the outcome for feedback_ui."""
-    from google.protobuf.json_format import MessageToDict
-
+    """Validate or submit `spec` and record the outcome for feedback_ui; a submitted job reruns the page,
+    so that the jobs table above shows it at once."""
+    resolved: list[tuple[str, str, str]] = []
     try:
+        resolved = resolved_paths(spec)
         c = data.client(conn)
         if validate_only:
-            normalised = MessageToDict(c.validate(spec), preserving_proto_field_name=True)
-            st.session_state["submit_feedback"] = ("valid", "", forms.spec_yaml(normalised))
-        else:
-            job = c.submit(spec)
-            st.session_state["submit_feedback"] = ("submitted", job.id, "")
-            st.session_state["current_job"] = job.id
-            data.list_jobs.clear()
+            feedback("valid", "", specs.to_yaml(specs.plain(c.validate(spec))), resolved)
+            return
+        job = c.submit(spec)
     except data.ClientError as exc:
-        st.session_state["submit_feedback"] = ("error", f"{exc}", exc.code.name)
+        feedback("error", f"{exc}", resolved=resolved)
+        return
     except (SpecError, ValueError) as exc:  # what the client could not even put on the wire
-        st.session_state["submit_feedback"] = ("error", f"{exc}", "")
+        feedback("error", f"{exc}", resolved=resolved)
+        return
+    feedback("submitted", job.id, resolved=resolved)
+    st.session_state["current_job"] = job.id
+    data.list_jobs.clear()
+    st.rerun()
 
 
 def form_tab(jobs: list[dict[str, Any]]) -> None:
@@ -122,15 +146,15 @@ def form_tab(jobs: list[dict[str, Any]]) -> None:
         raw = forms.family_ui(family, model["defaults"])
         data_section, optim, scaling, storage = forms.training_ui(data_paths=paths)
         tune = forms.tune_ui(family) if kind == "tune" else None
-        c1, c2, _ = st.columns([1, 1, 4])
-        validate = c1.form_submit_button("Validate")
-        submit = c2.form_submit_button("Submit", type="primary")
+        with st.container(horizontal=True):  # each button as wide as its label
+            validate = st.form_submit_button("Validate")
+            submit = st.form_submit_button("Submit", type="primary")
     if validate or submit:
         try:
             spec = forms.build_spec(kind=kind, model=name, overrides=forms.parse_overrides(family, raw),
                                     data=data_section, optim=optim, scaling=scaling, tune=tune, storage_path=storage)
         except ValueError as exc:
-            st.session_state["submit_feedback"] = ("error", str(exc), "")
+            feedback("error", str(exc))
             return
         st.session_state["last_spec"] = spec
         send(spec, validate_only=bool(validate))
@@ -139,21 +163,23 @@ def form_tab(jobs: list[dict[str, Any]]) -> None:
 def yaml_tab() -> None:
     examples = data.example_specs()
     start = st.selectbox("Start from", ["the form's last spec", *examples], key="yaml_start")
-    text = forms.spec_yaml(st.session_state.get("last_spec") or {}) if start == "the form's last spec" \
-        else forms.spec_yaml(examples[start])
+    # An example as its file has it, comments and all; the form's spec in the spec's field order.
+    text = examples[start] if start in examples else \
+        specs.to_yaml(specs.ordered(st.session_state["last_spec"])) if st.session_state.get("last_spec") else ""
     with st.form("yaml_form"):
-        body = st.text_area("Spec (YAML)", value=text, height=320, key=f"yaml_body_{start}")
-        c1, c2, _ = st.columns([1, 1, 4])
-        validate = c1.form_submit_button("Validate")
-        submit = c2.form_submit_button("Submit", type="primary")
+        body = st.text_area("Spec (YAML)", value=text, height=320, key=f"yaml_body_{start}",
+                            help="relative paths are resolved where the dashboard runs")
+        with st.container(horizontal=True):
+            validate = st.form_submit_button("Validate")
+            submit = st.form_submit_button("Submit", type="primary")
     if validate or submit:
         try:
             spec = yaml.safe_load(body)
         except yaml.YAMLError as exc:
-            st.session_state["submit_feedback"] = ("error", f"spec: not valid YAML: {exc}".splitlines()[0], "")
+            feedback("error", f"spec: not valid YAML: {exc}".splitlines()[0])
             return
         if not isinstance(spec, dict):
-            st.session_state["submit_feedback"] = ("error", "spec: must be a mapping of spec fields", "")
+            feedback("error", "spec: must be a mapping of spec fields")
             return
         send(spec, validate_only=bool(validate))
 
