@@ -201,8 +201,11 @@ def _status(client: Any, args: argparse.Namespace) -> int:
 
 
 def _logs(client: Any, args: argparse.Namespace) -> int:
+    from jobs.api.logtext import strip_ansi
+
+    keep_colour = sys.stdout.isatty()  # a terminal renders Ray's colours; a file or a pipe gets plain text
     for text in client.logs(args.job_id, follow=args.follow):
-        sys.stdout.write(text)
+        sys.stdout.write(text if keep_colour else strip_ansi(text))
         sys.stdout.flush()
     return 0
 

@@ -53,6 +53,15 @@ def read_result(run_dir: str) -> dict[str, Any] | None:
         return None
 
 
+def driver_log(run_dir: str) -> str:
+    """The driver's log kept in the run directory (jobs/run/driver_log.py); "" when there is none yet."""
+    fs, path = storage.resolve(RunLayout.at(run_dir).driver_log)
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return ""
+    with fs.open_input_stream(path) as f:
+        return f.read().decode(errors="replace")
+
+
 def trials(run_dir: str) -> tuple[list[dict[str, Any]], bool, str]:
     """(rows, complete, best_trial): the trials table once the search has written it, else rows read
     live from each trial's metrics (no params yet)."""
