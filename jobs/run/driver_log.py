@@ -27,12 +27,12 @@ FLUSH_EVERY_S = 5.0  # object stores: how stale the kept log may be while the jo
 class _Tee:
     """A text stream writing to `stream` and to the log."""
 
-    def __init__(self, stream: TextIO, log: DriverLog):
-        self._stream, self._log = stream, log
+    def __init__(self, stream: TextIO, log: DriverLog, echo: bool):
+        self._stream, self._log, self._echo = stream, log, echo
 
     def write(self, text: str) -> int:
         self._log.write(text)
-        return self._stream.write(text)
+        return self._stream.write(text) if self._echo else len(text)
 
     def flush(self) -> None:
         self._stream.flush()
@@ -43,10 +43,12 @@ class _Tee:
 
 
 class DriverLog:
-    """Copy this process's stdout and stderr into `uri` (a local path or a pyarrow URI) while in use."""
+    """Copy this process's stdout and stderr into `uri` (a local path or a pyarrow URI) while in use;
+    with `echo=False`, only into `uri` (`foveate tune` shows its own progress lines and keeps Ray's there)."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, echo: bool = True):
         self.uri = uri
+        self._echo = echo
         self._lock = threading.Lock()
         self._remote = paths.is_uri(uri) and not uri.startswith("file://")
         self._file: TextIO | None = None
@@ -68,7 +70,7 @@ class DriverLog:
         else:
             self._file = open(path, "a", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115 - closed in __exit__
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout, sys.stderr = _Tee(sys.stdout, self), _Tee(sys.stderr, self)
+        sys.stdout, sys.stderr = _Tee(sys.stdout, self, self._echo), _Tee(sys.stderr, self, self._echo)
         return self
 
     def __exit__(self, *exc) -> None:
