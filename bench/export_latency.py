@@ -8,7 +8,7 @@ Each registered variant is built at its real size (weights untrained: latency do
 wrapped as `attention_models.export.Serving`, written as ONNX (attention_models.export.export_onnx) and as
 TorchScript, and timed on the same inputs: eager PyTorch (no_grad), onnxruntime (CPU provider, its intra-op
 threads set to --threads) and the TorchScript module. Latency is the median of --repeats calls after two
-warm-up calls. Every exported output is compared with the eager one first, so a speed figure is never for
+warm-up calls, the three taking turns. Every exported output is compared with the eager one first, so a speed figure is never for
 a graph that computes something else.
 """
 
@@ -35,14 +35,18 @@ from attention_models.export import Serving, export_onnx, export_torchscript  # 
 DEFAULT_MODELS = ["ram-mnist28", "ram-cluttered60", "dram-multidigit", "racnn-zoom", "mgcnn-zoom"]
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn(), fn()  # warm-up: allocator, onnxruntime's first-run graph optimisation, the JIT's profiling runs
-    times = []
+def _median_ms(calls: dict, repeats: int) -> dict[str, float]:
+    """Median ms per call of each of `calls` (name -> function). The calls take turns within each repeat,
+    so a busy spell on this shared machine slows all of them alike and their ratios stay put."""
+    for fn in calls.values():
+        fn(), fn()  # warm-up: allocator, onnxruntime's first-run graph optimisation, the JIT's profiling runs
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
 def bench_model(name: str, samples: int, batches: list[int], threads: int, repeats: int, workdir: str) -> dict:
@@ -69,11 +73,11 @@ def bench_model(name: str, samples: int, batches: list[int], threads: int, repea
             for got in (session.run(None, feed), [t.numpy() for t in scripted(*inputs)]):
                 for a, b in zip(got, want):
                     assert np.allclose(a, b, atol=1e-4 * max(1.0, float(np.abs(b).max(initial=0)))), name
-            row["latency_ms"][batch] = {
-                "eager": _median_ms(lambda x=inputs: serving(*x), repeats),
-                "onnxruntime": _median_ms(lambda f=feed: session.run(None, f), repeats),
-                "torchscript": _median_ms(lambda x=inputs: scripted(*x), repeats),
-            }
+            row["latency_ms"][batch] = _median_ms({
+                "eager": lambda x=inputs: serving(*x),
+                "onnxruntime": lambda f=feed: session.run(None, f),
+                "torchscript": lambda x=inputs: scripted(*x),
+            }, repeats)
     return row
 
 

@@ -182,12 +182,14 @@ def test_foveate_export_writes_the_file_and_its_card(checkpoint_dir, tmp_path, f
     with open(card_path(out)) as f:
         card = json.load(f)
     assert card["format"] == fmt and card["size_bytes"] == os.path.getsize(out) > 0
+    assert os.stat(out).st_mode & 0o044  # readable by others, as any file the user writes (mkstemp's isn't)
     assert card["opset"] == (OPSET if fmt == "onnx" else None)
     assert card["model"]["name"] == "ram-mnist28" and card["model"]["config"]["num_glimpses"] == 2
     assert list(card["inputs"]) == ["images", "noise", "first_locations"]  # ram-mnist28's first glimpse: random
     assert card["inputs"]["noise"] == ["B", 2, 2, 2] and card["inputs"]["first_locations"] == ["B", 2, 2]
     assert card["outputs"]["glimpse_boxes"] == ["B", 2, 1, 4]
-    assert 0 <= card["errors"]["val_error"] <= 1 and card["errors"]["val_error"] == 1 - card["errors"]["val_accuracy"]
+    assert 0 <= card["errors"]["val_error"] <= 1 and card["errors"]["val_error"] == 1 - card["validation"]["val_accuracy"]
+    assert "attention_iou" in card["validation"] and "val_loss" not in card["errors"]
     assert card["epoch"] == 0 and card["spec"]["name"] == "exp" and card["data"]["path"].endswith("mnist28")
     assert max(card["parity"]["max_relative_difference"].values()) <= 1e-4
     # The file is the checkpoint's model: it reproduces the trained model read back.

@@ -69,6 +69,17 @@ def test_train_job_submitted_by_the_cli_is_watched_to_the_end(ray_head, tiny_dat
 
         log = "".join(client.logs(job_id, follow=True))  # follow on a finished job returns
         assert "Running entrypoint" in log and "result:" in log
+        # The driver's output is kept with the run ...
+        kept = Path(job.run_dir, "driver.log").read_text()
+        assert "result:" in kept and kept in log
+        # ... and served from there once the Ray head that ran the job is gone (the same catalog, a dead
+        # cluster address: what a restarted service sees after the cluster went away).
+        from cluster.jobs_api import RayJobsAPI
+        from jobs.service.job_service import JobService, ServiceConfig
+
+        orphan = JobService(ServiceConfig(db_path=str(tmp_path / "c.db")), RayJobsAPI("http://127.0.0.1:9", "x"))
+        after = "".join(orphan.logs(job_id, follow=True))
+        assert after == kept and "result:" in after
 
         att = client.attention_response(job_id)
         assert list(att.epochs) == [0, 1] and att.epoch == 1 and len(att.records) == 4

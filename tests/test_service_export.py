@@ -48,10 +48,8 @@ def _target(finished_jobs, job_id: str, request: ExportRequest) -> Path:
 
 @pytest.fixture(scope="module")
 def onnx_export(finished_jobs):
-    """The RAM job's first ONNX export: (file name, card, bytes, seconds it took)."""
-    t0 = time.monotonic()
-    name, card, blob = finished_jobs.client.export_model(finished_jobs.ram, "onnx")
-    return name, card, blob, time.monotonic() - t0
+    """The RAM job's ONNX export: (file name, card, bytes)."""
+    return finished_jobs.client.export_model(finished_jobs.ram, "onnx")
 
 
 def test_a_finished_jobs_model_exports_as_onnx_with_its_card(finished_jobs, onnx_export):
@@ -59,7 +57,7 @@ def test_a_finished_jobs_model_exports_as_onnx_with_its_card(finished_jobs, onnx
     import onnx
     import onnxruntime as ort
 
-    name, card, blob, _ = onnx_export
+    name, card, blob = onnx_export
     assert name == ExportRequest("onnx").file_name == "model-mean.onnx"
     model = onnx.load_model_from_string(blob)
     onnx.checker.check_model(model)
@@ -77,14 +75,14 @@ def test_a_finished_jobs_model_exports_as_onnx_with_its_card(finished_jobs, onnx
 
 
 def test_a_second_request_is_served_from_the_run_directory(finished_jobs, onnx_export, caplog):
-    name, card, blob, first_s = onnx_export
+    name, card, blob = onnx_export
     target = _target(finished_jobs, finished_jobs.ram, ExportRequest("onnx"))
     mtime = target.stat().st_mtime_ns
     caplog.set_level(logging.INFO, logger="foveate.service")
-    t0 = time.monotonic()
     again = finished_jobs.client.export_model(finished_jobs.ram, "onnx")
     assert again == (name, card, blob)
-    assert time.monotonic() - t0 < first_s
+    # Not re-exported: the file is the same one (a fresh export would rename a new file into place) and no
+    # exporter ran. (Not timed: the dashboard's tests may have exported this job before this module ran.)
     assert target.stat().st_mtime_ns == mtime and _exports_logged(caplog, name) == 0
 
 
@@ -93,6 +91,9 @@ def test_concurrent_requests_export_once_and_get_the_same_file(finished_jobs, ca
 
     caplog.set_level(logging.INFO, logger="foveate.service")
     request = ExportRequest("torchscript")
+    target = _target(finished_jobs, finished_jobs.ram, request)
+    for cached in (target, Path(card_path(str(target)))):  # exported by another test module: export afresh
+        cached.unlink(missing_ok=True)
     answers, errors = [], []
 
     def ask():
@@ -177,7 +178,7 @@ def test_a_job_that_did_not_succeed_is_failed_precondition(finished_jobs):
 def test_foveate_download_writes_the_model_and_its_card(finished_jobs, onnx_export, tmp_path, capsys):
     from jobs.cli import main
 
-    name, card, blob, _ = onnx_export
+    name, card, blob = onnx_export
     out = tmp_path / "got" / "ram.onnx"
     args = ["--server", finished_jobs.address, "--token", TOKEN]
     assert main(["download", finished_jobs.ram, "--out", str(out), *args]) == 0

@@ -201,8 +201,11 @@ def _status(client: Any, args: argparse.Namespace) -> int:
 
 
 def _logs(client: Any, args: argparse.Namespace) -> int:
+    from jobs.api.logtext import strip_ansi
+
+    keep_colour = sys.stdout.isatty()  # a terminal renders Ray's colours; a file or a pipe gets plain text
     for text in client.logs(args.job_id, follow=args.follow):
-        sys.stdout.write(text)
+        sys.stdout.write(text if keep_colour else strip_ansi(text))
         sys.stdout.flush()
     return 0
 
@@ -216,6 +219,8 @@ def _cancel(client: Any, args: argparse.Namespace) -> int:
 
 
 def _trials(client: Any, args: argparse.Namespace) -> int:
+    from jobs.api import tables
+
     table = client.trials_table(args.job_id)
     resp_rows = table.to_pylist()
     if args.json:
@@ -225,7 +230,7 @@ def _trials(client: Any, args: argparse.Namespace) -> int:
         print("no trial has reported yet")
         return 0
     cols = [c for c in table.column_names
-            if c in ("trial", "epoch") or c.startswith("param.") or c in ("val_accuracy", "val_loss", "attention_iou")]
+            if c in ("trial", "epoch") or c.startswith(tables.PARAM_PREFIX) or c in ("val_accuracy", "val_loss", "attention_iou")]
     print("  ".join(f"{c:>14}" for c in cols))
     for r in resp_rows:
         print("  ".join(f"{_cell(r.get(c)):>14}" for c in cols))

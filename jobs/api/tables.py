@@ -9,6 +9,8 @@ from jobs.api.spec_proto import value_from_proto
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 
 RECORD_FIELDS = [f.name for f in pb.AttentionRecord.DESCRIPTOR.fields]
+# A trial's parameter `model.num_glimpses` is the trials table's column `param.model.num_glimpses`.
+PARAM_PREFIX = "param."
 
 
 def trials_to_table(resp: pb.ListTrialsResponse) -> pa.Table:

@@ -75,18 +75,34 @@ def _run(args: argparse.Namespace) -> int:
 
     spec = run_spec(args.spec, args.kind, args.set, args.name)
     check_spec(spec)  # the driver checks again; here a wrong path is reported before a local Ray starts
+    if spec.kind == "tune":
+        return _tune(spec, args.address)
     connect(args.address)
-    if spec.kind == "train":
-        result = train_with_progress(spec)
-        print(json.dumps({k: v for k, v in result.metrics.items()}, indent=1, default=float))
-        print(f"run directory: {result.run_dir}\ncheckpoint: {result.checkpoint_path}")
-        if result.error:
-            print(f"error: {result.error}")
-            return 1
-        return 0
+    result = train_with_progress(spec)
+    print(json.dumps({k: v for k, v in result.metrics.items()}, indent=1, default=float))
+    print(f"run directory: {result.run_dir}\ncheckpoint: {result.checkpoint_path}")
+    if result.error:
+        print(f"error: {result.error}")
+        return 1
+    return 0
+
+
+def _tune(spec: JobSpec, address: str | None) -> int:
+    """A search with a line per trial event on the terminal; Ray's own output (its tables, the workers'
+    logs) goes to the run's driver log, as a job of the service keeps it."""
+    import sys
+
+    from cluster import connect
+    from jobs.run.driver_log import DriverLog
+    from jobs.run.layout import RunLayout
     from jobs.run.tune import run_tune
 
-    result = run_tune(spec)
+    log = RunLayout.of(spec).driver_log
+    print(f"Ray's output: {log}", flush=True)
+    console = sys.stdout
+    with DriverLog(log, echo=False):
+        connect(address)
+        result = run_tune(spec, console=console)
     print(f"best trial {result.best_trial}: {json.dumps(result.best_config, default=float)}")
     print(json.dumps(result.best_metrics, indent=1, default=float))
     print(f"trials table: {result.trials_table}\nrun directory: {result.run_dir}\ncheckpoint: {result.best_checkpoint}")

@@ -69,16 +69,16 @@ def parity(path: str, fmt: str, serving: Serving, seed: int = 1) -> dict[str, An
     return {"batch": PARITY_BATCH, "max_relative_difference": diffs, "agreement": agree}
 
 
+def validation(metrics: dict[str, Any]) -> dict[str, float]:
+    """The validation figures of the checkpoint's epoch (val_* and attention_iou)."""
+    return {k: float(v) for k, v in sorted(metrics.items())
+            if isinstance(v, int | float) and (k.startswith("val_") or k == "attention_iou")}
+
+
 def errors(metrics: dict[str, Any]) -> dict[str, float]:
-    """The validation figures of the checkpoint's epoch, with each accuracy also as an error."""
-    out: dict[str, float] = {}
-    for key, value in sorted(metrics.items()):
-        if not isinstance(value, int | float) or not (key.startswith("val_") or key == "attention_iou"):
-            continue
-        out[key] = float(value)
-        if key.startswith("val_") and "accuracy" in key and math.isfinite(value):
-            out[key.replace("accuracy", "error")] = 1.0 - float(value)
-    return out
+    """Each validation accuracy of the checkpoint's epoch as an error: val_accuracy -> val_error, ..."""
+    return {k.replace("accuracy", "error"): 1.0 - v for k, v in validation(metrics).items()
+            if "accuracy" in k and math.isfinite(v)}
 
 
 def model_card(trained: Trained, serving: Serving, request: ExportRequest, path: str,
@@ -107,6 +107,7 @@ def model_card(trained: Trained, serving: Serving, request: ExportRequest, path:
         "checkpoint": trained.checkpoint,
         "epoch": trained.epoch,
         "errors": errors(trained.metrics),
+        "validation": validation(trained.metrics),
         "data": {"path": spec.data.path, "train_split": spec.data.train_split, "val_split": spec.data.val_split},
         "spec": spec.to_dict(),
         "trained_commit": trained.commit,
@@ -157,6 +158,9 @@ def export_trained(source: str, request: ExportRequest, out: str, progress: bool
             card["file"] = os.path.basename(out)
             with open(card_tmp, "w") as f:
                 json.dump(card, f, indent=1, default=str)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; the export is an ordinary file
             os.replace(card_tmp, card_path(out))
             os.replace(tmp, out)
             bar.update()

@@ -12,6 +12,8 @@ a local directory or a pyarrow URI):
         checkpoint_*/state.pt                   train: Ray Train's checkpoints (weights, optimisers, spec)
         trials/TRIAL/metrics.json               tune: the same per trial ...
         trials/TRIAL/attention/...              ... its attention records ...
+        trials/TRIAL/params.json                ... the parameters it was given (written as it starts) ...
+        trials/TRIAL/placement_group.json       ... the placement group of its Train workers (freed at its end) ...
         trials/TRIAL/result.json                ... and its trial driver's result (params, checkpoint, error)
         trials.parquet, best.json               tune: written when the search ends
         export/model-mean.onnx (+ .card.json)   exported models (`foveate export`, the ExportModel RPC)
@@ -43,6 +45,8 @@ ATTENTION = "attention"
 TRIALS = "trials"
 TRIALS_TABLE = "trials.parquet"
 BEST = "best.json"
+PARAMS = "params.json"
+PLACEMENT_GROUP = "placement_group.json"
 TUNER_SUFFIX = "-tuner"
 EXPORT = "export"
 CHECKPOINT_PREFIX = "checkpoint_"  # Ray Train names its checkpoint directories checkpoint_<timestamp>
@@ -158,6 +162,16 @@ class RunLayout:
     @property
     def result(self) -> str:
         return storage.join(self.dir, RESULT)
+
+    @property
+    def params(self) -> str:
+        """A trial's parameters, written when it starts."""
+        return storage.join(self.dir, PARAMS)
+
+    @property
+    def placement_group(self) -> str:
+        """The placement group a trial's Train workers run in (rank 0 writes it as they start)."""
+        return storage.join(self.dir, PLACEMENT_GROUP)
 
     @property
     def attention_dir(self) -> str:

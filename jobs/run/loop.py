@@ -286,6 +286,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         resume = checkpoints.load_state(storage.join(newest, CHECKPOINT_STATE))
     device = ray.train.torch.get_device()
     world = ctx.get_world_size()
+    pg = ray.util.get_current_placement_group()
+    if trial and pg is not None and ctx.get_world_rank() == 0:
+        # What the search frees when this trial ends, should Ray Train's own cleanup not (jobs/run/tune.py).
+        storage.write_json(RunLayout.of(spec, trial).placement_group, {"id": pg.id.hex()})
 
     def wrap(model: nn.Module) -> nn.Module:
         if world <= 1:

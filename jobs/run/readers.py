@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from jobs.api.tables import PARAM_PREFIX
 from jobs.run import record_files, storage
 from jobs.run.layout import RunLayout
 
@@ -53,17 +54,37 @@ def read_result(run_dir: str) -> dict[str, Any] | None:
         return None
 
 
+def driver_log(run_dir: str) -> str:
+    """The driver's log kept in the run directory (jobs/run/driver_log.py); "" when there is none yet."""
+    fs, path = storage.resolve(RunLayout.at(run_dir).driver_log)
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return ""
+    with fs.open_input_stream(path) as f:
+        return f.read().decode(errors="replace")
+
+
 def trials(run_dir: str) -> tuple[list[dict[str, Any]], bool, str]:
     """(rows, complete, best_trial): the trials table once the search has written it, else rows read
-    live from each trial's metrics (no params yet)."""
+    live from each trial's metrics and parameters."""
     run = RunLayout.at(run_dir)
     fs, path = storage.resolve(run.trials_table)
     if fs.get_file_info(path).type == pafs.FileType.File:
         rows = storage.read_table(run.trials_table).to_pylist()
         best = storage.read_json(run.best, {}) or {}
         return [_clean(r) for r in rows], True, str(best.get("best_trial") or "")
-    rows = [{"trial": t, "epoch": e, **m} for t, e, m in epoch_metrics(run_dir, "tune")]
+    params = {t: trial_params(run_dir, t) for t in trial_ids(run_dir)}
+    rows = [{"trial": t, **params.get(t, {}), "epoch": e, **m} for t, e, m in epoch_metrics(run_dir, "tune")]
     return rows, False, ""
+
+
+def trial_params(run_dir: str, trial: str) -> dict[str, Any]:
+    """A trial's parameters as the trials table names them (`param.<key>`), from the file the trial writes
+    as it starts; {} before it has."""
+    try:
+        params = storage.read_json(RunLayout.at(run_dir, trial).params, {}) or {}
+    except (OSError, ValueError):  # caught mid-write on a filesystem without atomic moves
+        return {}
+    return {f"{PARAM_PREFIX}{k}": v for k, v in params.items()}
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

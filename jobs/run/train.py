@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +12,9 @@ from jobs.run import storage
 from jobs.run.checks import check_resources, check_spec
 from jobs.run.layout import RunLayout
 from jobs.run.loop import train_loop_per_worker
+
+# Ray Train's worker group startup timeout: its default, or what its environment variable sets.
+STARTUP_TIMEOUT_S = float(os.environ.get("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "60"))
 
 
 @dataclass
@@ -42,10 +47,35 @@ def build_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None)
                 num_to_keep=spec.checkpoint.keep,
                 checkpoint_score_attribute=spec.checkpoint.score,
                 checkpoint_score_order=spec.checkpoint.mode),
-            failure_config=FailureConfig(max_failures=spec.checkpoint.max_failures),
+            failure_config=FailureConfig(
+                max_failures=spec.checkpoint.max_failures,
+                # Each failed placement of the worker group is one controller failure, after Ray Train's
+                # 60 s startup timeout: allow as many as fit in the spec's placement timeout, then fail.
+                controller_failure_limit=max(0, math.ceil(s.placement_timeout_s / STARTUP_TIMEOUT_S) - 1)),
             callbacks=callbacks or None,
         ),
     )
+
+
+def failure_message(error: BaseException, spec: JobSpec) -> str:
+    """The error of a failed Ray Train run as a user reads it: a placement that never came names the
+    resources it waited for and what the cluster has; anything else is Ray's own message."""
+    from ray.train.v2._internal.exceptions import (
+        WorkerGroupStartupFailedError,
+        WorkerGroupStartupTimeoutError,
+    )
+
+    cause = getattr(error, "controller_failure", None)
+    if not isinstance(cause, WorkerGroupStartupTimeoutError | WorkerGroupStartupFailedError):
+        return str(error)
+    from cluster import resources
+
+    s = spec.scaling
+    each = {"CPU": s.cpus_per_worker, **({"GPU": 1} if s.use_gpu else {})}
+    have = resources()
+    return (f"scaling: the cluster placed no {s.num_workers} worker(s) of {each} within placement_timeout_s="
+            f"{s.placement_timeout_s} s (it has {have.cpus:g} CPUs, {have.gpus:g} GPUs in all, some held by other "
+            f"runs); Ray: {str(cause).splitlines()[0]}")
 
 
 def run_train(spec: JobSpec) -> TrainResult:
@@ -61,5 +91,5 @@ def run_train(spec: JobSpec) -> TrainResult:
         metrics=history[-1] if history else (result.metrics or {}),
         checkpoint_path=result.checkpoint.path if result.checkpoint else None,
         run_dir=layout.root,
-        error=str(result.error) if result.error else None,
+        error=failure_message(result.error, spec) if result.error else None,
     )

@@ -9,16 +9,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import pyarrow as pa
 
 from jobs.api.spec import JobSpec, SpecError
+from jobs.api.tables import PARAM_PREFIX
 from jobs.run import storage
 from jobs.run.checks import check_resources, check_spec
 from jobs.run.layout import RunLayout, latest_checkpoint
 from jobs.run.search import apply_params, best_trial, search_space
-from jobs.run.train import build_trainer
+from jobs.run.train import build_trainer, failure_message
 
 
 @dataclass
@@ -50,21 +51,133 @@ def to_tune_space(space: dict[str, dict[str, list]], grid: bool) -> dict[str, An
     return out
 
 
-def _trial_driver(config: dict[str, Any]) -> None:
-    """One Tune trial: the job's spec with this trial's params, trained by its own TorchTrainer."""
+def _trial_driver(params: dict[str, Any], spec: dict[str, Any]) -> None:
+    """One Tune trial: the job's spec with this trial's params, trained by its own TorchTrainer. The spec
+    comes by `tune.with_parameters` (Ray's object store), not in the trial's config: the config is what
+    Tune searches and prints, the varied parameters only."""
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
     trial = tune.get_context().get_trial_id()
-    base = config["__spec"]
-    params = {k: v for k, v in config.items() if k != "__spec"}
-    spec = JobSpec.from_dict(apply_params(base, params))
+    params = dict(params)
+    spec = JobSpec.from_dict(apply_params(spec, params))
+    # Known while the trial runs (the dashboard's Trials page), not only from the table at the end.
+    storage.write_json(RunLayout.of(spec, trial).params, params)
     result = build_trainer(spec, trial=trial, callbacks=[TuneReportCallback()]).fit()
+    error = failure_message(result.error, spec) if result.error else None
     storage.write_json(RunLayout.of(spec, trial).result, {
         "params": params,
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
-        "error": str(result.error) if result.error else None,
+        "error": error,
     })
+    if error:
+        raise RuntimeError(error)  # the trial ERRORs in Tune (and the search goes on with the others)
+
+
+# `foveate tune`'s terminal while a search runs (run_tune's `console`). Module state, not a callback
+# attribute: Tune pickles its callbacks with the experiment, and an open stream does not pickle.
+_console: list[TextIO] = []
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # the driver's output: Ray Jobs' log and the run's driver.log
+    for console in _console:  # `foveate tune` on a terminal: only these lines, Ray's own go to the log
+        console.write(line + "\n")
+        console.flush()
+
+
+def _progress(metric: str):
+    """A Tune callback printing what a user follows: a line per trial result (its parameters, epoch and
+    metric) and per trial end, instead of Ray's tables (which `verbose=0` turns off)."""
+    from ray.tune import Callback
+
+    def label(trial) -> str:
+        varied = ", ".join(f"{k}={v}" for k, v in sorted(trial.config.items()))
+        return f"trial {trial.trial_id}" + (f" ({varied})" if varied else "")
+
+    class Progress(Callback):
+        def __init__(self):
+            self.ended: set[str] = set()
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            _say(f"{label(trial)}: started")
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            value = result.get(metric)
+            shown = f"{value:.4f}" if isinstance(value, int | float) else "-"
+            _say(f"{label(trial)}: epoch {result.get('epoch', '?')}  {metric} {shown}")
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.ended.add(trial.trial_id)
+            _say(f"{label(trial)}: ended ({len(self.ended)} of {len(trials)} trials ended)")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self.ended.add(trial.trial_id)
+            _say(f"{label(trial)}: failed ({trial.error_file or 'see the log'})")
+
+    return Progress()
+
+
+RELEASE_WAIT_S = 15.0  # how long Ray Train's own cleanup gets to free a finished trial's placement group
+
+
+def _release_placement_groups(layout: RunLayout):
+    """A Tune callback that frees a trial's Train placement group when the trial ends, before the next
+    trial asks for one. Ray Train removes it itself once the trial's controller is gone; when that cleanup
+    does not come (ray#54305: a trial stopped by the scheduler left its group in CREATED), the next trial's
+    workers wait for resources the dead trial still holds, on a small cluster forever."""
+    from ray.tune import Callback
+
+    def release(trial_id: str) -> None:
+        import time
+
+        from ray._raylet import PlacementGroupID
+        from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+        try:
+            found = storage.read_json(layout.for_trial(trial_id).placement_group, None)
+        except (OSError, ValueError):
+            return
+        if not found:
+            return
+        pg = PlacementGroup(PlacementGroupID.from_hex(found["id"]))
+        deadline = time.monotonic() + RELEASE_WAIT_S
+        while placement_group_table(pg).get("state") not in ("REMOVED", None):
+            if time.monotonic() > deadline:
+                remove_placement_group(pg)
+                print(f"trial {trial_id}: removed its workers' placement group {found['id']} (left behind)",
+                      flush=True)
+                return
+            time.sleep(0.5)
+
+    class Release(Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            release(trial.trial_id)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            release(trial.trial_id)
+
+    return Release()
+
+
+def summary(table: pa.Table, metric: str, mode: str, best: str) -> str:
+    """The final table a tune run prints: a line per trial, its parameters, epochs and best metric."""
+    rows = table.to_pylist()
+    trials = sorted({r["trial"] for r in rows})
+    params = sorted(c for c in table.column_names if c.startswith(PARAM_PREFIX))
+    pick = max if mode == "max" else min
+    head = ["trial", *(p.removeprefix(PARAM_PREFIX) for p in params), "epochs", metric]
+    lines = []
+    for trial in trials:
+        mine = [r for r in rows if r["trial"] == trial]
+        values = [r[metric] for r in mine if isinstance(r.get(metric), int | float)]
+        cells = [trial + (" *" if trial == best else ""), *(str(mine[0].get(p)) for p in params),
+                 str(len(mine)), f"{pick(values):.4f}" if values else "-"]
+        lines.append(cells)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), *(fmt.format(*cells) for cells in lines)]
+                     + [f"* best trial: {best}" if best else "no trial reported a result"])
 
 
 def trials_table(histories: dict[str, list[dict[str, Any]]], trial_params: dict[str, dict[str, Any]]) -> pa.Table:
@@ -72,13 +185,14 @@ def trials_table(histories: dict[str, list[dict[str, Any]]], trial_params: dict[
     rows = []
     for trial, params in sorted(trial_params.items()):
         for m in histories.get(trial, []):
-            rows.append({"trial": trial, **{f"param.{k}": v for k, v in params.items()}, **m})
+            rows.append({"trial": trial, **{f"{PARAM_PREFIX}{k}": v for k, v in params.items()}, **m})
     keys = sorted({k for r in rows for k in r})
     return pa.table({k: [r.get(k) for r in rows] for k in keys}) if rows else pa.table({"trial": pa.array([], pa.string())})
 
 
-def run_tune(spec: JobSpec) -> TuneResult:
-    """Search `spec.tune`'s space on the connected cluster; resume the same-named run if it exists."""
+def run_tune(spec: JobSpec, console: TextIO | None = None) -> TuneResult:
+    """Search `spec.tune`'s space on the connected cluster; resume the same-named run if it exists.
+    Progress lines and the final table are printed, and also written to `console` when given."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -101,22 +215,27 @@ def run_tune(spec: JobSpec) -> TuneResult:
         search_alg = OptunaSearch(seed=spec.optim.seed)
     layout = RunLayout.of(spec)
     # The driver needs almost no CPU: the trial's TorchTrainer workers take the real resources.
-    trainable = tune.with_resources(_trial_driver, {"CPU": 0.1})
+    trainable = tune.with_resources(tune.with_parameters(_trial_driver, spec=spec.to_dict()), {"CPU": 0.1})
     if tune.Tuner.can_restore(layout.tuner_dir):
         tuner = tune.Tuner.restore(layout.tuner_dir, trainable, resume_errored=True)
     else:
-        param_space = {**to_tune_space(space, grid=t.search == "grid"), "__spec": spec.to_dict()}
+        param_space = to_tune_space(space, grid=t.search == "grid")
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric=t.metric, mode=t.mode, num_samples=t.num_trials, scheduler=scheduler,
                 search_alg=search_alg, max_concurrent_trials=concurrent),
-            run_config=tune.RunConfig(name=layout.tuner_name, storage_path=layout.storage),
+            run_config=tune.RunConfig(name=layout.tuner_name, storage_path=layout.storage, verbose=0,
+                                      callbacks=[_progress(t.metric), _release_placement_groups(layout)]),
         )
-    grid = tuner.fit()
+    _console[:] = [console] if console is not None else []
+    try:
+        grid = tuner.fit()
+    finally:
+        _console.clear()
     # Tune adds trial_id to every result a trial reports; a trial that reported nothing has no history.
-    trial_params = {r.metrics["trial_id"]: {k: v for k, v in r.config.items() if k != "__spec"}
+    trial_params = {r.metrics["trial_id"]: dict(r.config)
                     for r in grid if r.metrics and r.metrics.get("trial_id")}
     histories = {trial: storage.read_json(layout.for_trial(trial).metrics, []) for trial in trial_params}
     storage.write_table(layout.trials_table, trials_table(histories, trial_params))
@@ -132,4 +251,7 @@ def run_tune(spec: JobSpec) -> TuneResult:
         checkpoint = storage.read_json(trial.result, {}).get("checkpoint") or latest_checkpoint(trial.train_run)
         out = TuneResult(best, trial_params[best], best_metrics, checkpoint, layout.trials_table, layout.root)
     storage.write_json(layout.best, dataclasses.asdict(out))
+    _console[:] = [console] if console is not None else []
+    _say(summary(storage.read_table(layout.trials_table), t.metric, t.mode, out.best_trial))
+    _console.clear()
     return out

@@ -34,7 +34,7 @@ from jobs.run import storage
 from jobs.run.layout import RunLayout
 from jobs.service.catalog import Catalog, JobNotFound, JobRecord
 from jobs.service.exports import Exported, Exporter
-from jobs.service.outputs import JobStateError, epochs_or_none, failure_reason, reading
+from jobs.service.outputs import JobStateError, epochs_or_none, failure_reason, log_text, reading
 
 log = logging.getLogger("foveate.service")
 
@@ -341,16 +341,16 @@ class JobService:
         self._notify()
 
     def logs(self, job_id: str, follow: bool, cancelled: Callable[[], bool] = lambda: False) -> Iterator[str]:
-        """The driver's log from Ray; with `follow`, new output until the job ends."""
-        sent = 0
+        """The driver's log; with `follow`, new output until the job ends. From Ray while it has the job,
+        else the copy kept in the run directory (after a restart of the service or of the cluster)."""
+        sent, source = 0, None
         while True:
             rec = self.catalog.get(job_id)
             done = rec.state in FINAL
-            if rec.ray_job_id:
-                text = self.ray.logs(rec.ray_job_id)
-                if len(text) > sent:
-                    yield text[sent:]
-                    sent = len(text)
+            source, text = log_text(self.ray, rec, source)
+            if len(text) > sent:
+                yield text[sent:]
+                sent = len(text)
             if not follow or done or cancelled() or self._stop.is_set():
                 return
             with self._changed:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
+from cluster.jobs_api import ClusterUnavailable, RayJobsAPI
 from jobs.api.spec import SpecError
 from jobs.run import readers as run_readers
 from jobs.service.catalog import JobRecord
@@ -59,3 +60,22 @@ def failure_reason(message: str) -> str:
     head = lines[0].split(", last available logs")[0]
     exc = next((ln for ln in reversed(lines[1:]) if _EXC_LINE.match(ln)), "")
     return f"{exc}\n({head})" if exc else head
+
+
+def log_text(ray: RayJobsAPI, rec: JobRecord, source: str | None) -> tuple[str, str]:
+    """(source, text) of `rec`'s driver log: "ray" (the whole driver output, while Ray keeps the job) or
+    "run" (the copy in its run directory, which outlives the Ray head). A stream keeps the source it
+    started with (their offsets differ by the lines before the copy began) until that one has nothing."""
+    from_ray = ""
+    if rec.ray_job_id and source in (None, "ray"):
+        try:
+            from_ray = ray.logs(rec.ray_job_id)
+        except (ClusterUnavailable, RuntimeError) as exc:
+            log.debug("logs of %s from Ray: %s", rec.id, exc)
+    if from_ray:
+        return "ray", from_ray
+    try:
+        return "run", run_readers.driver_log(rec.run_dir)
+    except _UNREADABLE as exc:
+        log.debug("logs of %s from %s: %s", rec.id, rec.run_dir, exc)
+        return source or "run", ""
