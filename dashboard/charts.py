@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import altair as alt
 import pandas as pd
 
+from jobs.api.tables import PARAM_PREFIX
+
 _PER_PART = re.compile(r"^(train|val)_accuracy_(scale|level)\d+$")
 _PART_IOU = re.compile(r"^val_iou_(scale|level)\d+$")
 KEYS = ("trial", "epoch", "step")  # what identifies a row of the epochs, not a metric
@@ -201,7 +203,7 @@ def _points(df: pd.DataFrame, x: alt.X, metric: str) -> alt.Chart:
 def param_scatter(rows: pd.DataFrame, param: str, metric: str, best: str) -> alt.Chart:
     """A searched hyperparameter against the metric, one point per trial, the best trial larger and orange."""
     df = _xy(rows, param, metric, best)
-    name = param.removeprefix("param.")
+    name = param.removeprefix(PARAM_PREFIX)
     numeric = pd.api.types.is_numeric_dtype(df["x"])
     log = numeric and name.endswith(("lr", "weight_decay")) and bool((df["x"] > 0).all())
     integer = pd.api.types.is_integer_dtype(df["x"])
@@ -210,7 +212,7 @@ def param_scatter(rows: pd.DataFrame, param: str, metric: str, best: str) -> alt
     return _points(df, x, metric).properties(title=f"{name} vs {metric}", height=280)
 
 
-GLIMPSE_KEYS = ("param.model.num_glimpses", "param.model.glimpses_per_label")
+GLIMPSE_KEYS = (f"{PARAM_PREFIX}model.num_glimpses", f"{PARAM_PREFIX}model.glimpses_per_label")
 
 
 def budget_chart(rows: pd.DataFrame, metric: str, best: str) -> alt.Chart | None:

@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from jobs.api.client import ClientError, FoveateClient
+from jobs.api.logtext import strip_ansi
 from jobs.api.spec import SpecError
 from jobs.api.spec_proto import spec_dict_from_proto, value_from_proto
 from jobs.api.states import STATES, WITH_RAY, is_final, is_unfinished, kind_name, state_name
@@ -112,7 +113,8 @@ def get_job(conn: Connection, job_id: str) -> dict[str, Any]:
 
 @st.cache_data(ttl=3, show_spinner=False)
 def log_tail(conn: Connection, job_id: str, lines: int = 200) -> str:
-    text = "".join(client(conn).logs(job_id))
+    """The last `lines` of the job's driver log, without the ANSI colour codes Ray writes for a terminal."""
+    text = strip_ansi("".join(client(conn).logs(job_id)))
     return "\n".join(text.splitlines()[-lines:])
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.widgets import PAGES, job_links, job_picker_ui, rerun_on_state_change, table
+from jobs.api.tables import PARAM_PREFIX
 
 st.title("Trials")
 conn = data.connection()
@@ -26,7 +27,7 @@ def trials_panel(job: dict) -> None:
         st.info("No trial has reported yet." if data.is_unfinished(job["state"]) else "This search reported no trial.")
         return
     trials = trials.astype({c: "Int64" for c in ("epoch", "step") if c in trials})  # NaN-free counts, not floats
-    params = [c for c in trials.columns if c.startswith("param.")]
+    params = [c for c in trials.columns if c.startswith(PARAM_PREFIX)]
     reported = trials["trial"].nunique()
     planned = f" of the {job['trials']} it plans" if job["trials"] else ""
     if not complete:
@@ -47,7 +48,7 @@ def trials_panel(job: dict) -> None:
     shown = shown.loc[:, ~shown.columns.duplicated()]
     highlight = shown.style.apply(
         lambda r: ["background-color: #ffe0b2; font-weight: bold" if r["trial"] == best else "" for _ in r], axis=1)
-    formats = {c: st.column_config.NumberColumn(c.removeprefix("param."), format="%.4g")
+    formats = {c: st.column_config.NumberColumn(c.removeprefix(PARAM_PREFIX), format="%.4g")
                for c in params if pd.api.types.is_float_dtype(shown[c])}
     formats |= {c: st.column_config.NumberColumn(format="%.4f") for c in shown.columns
                 if c not in params and c not in ("trial", "epoch")}
