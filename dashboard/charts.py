@@ -149,7 +149,8 @@ DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [10, 5], [1, 3], [4, 4], [12, 2]
 
 
 def curves(epochs: pd.DataFrame, metrics: list[str], title: str, axis: str | None = None) -> alt.Chart:
-    """Metric vs epoch, the y-axis titled `axis` (the metrics' unit). A train job: one colour per metric.
+    """Metric vs epoch, the y-axis titled `axis`, by default the metrics' unit, or the metric and its unit
+    when there is one (a tune job's legend shows trials, not metrics). A train job: one colour per metric.
     A tune job: one colour per trial and, with several metrics, each metric its own point shape and dash,
     both in the legend (its symbols would otherwise all be the same black dot)."""
     df = long_form(epochs, metrics)
@@ -157,7 +158,8 @@ def curves(epochs: pd.DataFrame, metrics: list[str], title: str, axis: str | Non
     shown = [m for m in metrics if m in set(df["metric"])] or metrics
     base = alt.Chart(df, title=title).mark_line(point=alt.OverlayMarkDef(filled=True, size=50)).encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d"), title="epoch"),
-        y=alt.Y("value:Q", axis=y_axis(axis or unit(metrics[0]).axis), scale=alt.Scale(zero=False)),
+        y=alt.Y("value:Q", axis=y_axis(axis or (unit(shown[0]).of(shown[0]) if len(shown) == 1 else unit(shown[0]).axis)),
+                scale=alt.Scale(zero=False)),
         tooltip=["trial", "epoch", "metric", alt.Tooltip("value:Q", format=".4f")])
     if not tuned:
         return base.encode(color=alt.Color("metric:N", sort=shown, title="metric",
@@ -207,7 +209,8 @@ def param_scatter(rows: pd.DataFrame, param: str, metric: str, best: str) -> alt
     numeric = pd.api.types.is_numeric_dtype(df["x"])
     log = numeric and name.endswith(("lr", "weight_decay")) and bool((df["x"] > 0).all())
     integer = pd.api.types.is_integer_dtype(df["x"])
-    x = alt.X(f"x:{'Q' if numeric else 'N'}", title=name, axis=alt.Axis(tickMinStep=1) if integer else alt.Axis(),
+    x = alt.X(f"x:{'Q' if numeric else 'N'}", title=name,
+              axis=alt.Axis(tickMinStep=1, format="d") if integer else alt.Axis(format=",.3~r") if numeric else alt.Axis(),
               scale=alt.Scale(type="log", padding=16) if log else alt.Scale(zero=False, padding=16))
     return _points(df, x, metric).properties(title=f"{name} vs {metric}", height=280)
 
@@ -223,6 +226,6 @@ def budget_chart(rows: pd.DataFrame, metric: str, best: str) -> alt.Chart | None
         return None
     df = _xy(rows, key, metric, best)
     x = alt.X("x:Q", title="glimpses per image" if key.endswith("num_glimpses") else "glimpses per digit",
-              axis=alt.Axis(tickMinStep=1), scale=alt.Scale(zero=False, padding=16))
+              axis=alt.Axis(tickMinStep=1, format="d"), scale=alt.Scale(zero=False, padding=16))
     mean = alt.Chart(df).mark_line(color="#999999").encode(x=x, y=alt.Y("mean(y):Q", axis=y_axis(unit(metric).of(metric))))
     return alt.layer(mean, _points(df, x, metric)).properties(title=f"{metric} vs glimpse budget", height=280)

@@ -208,6 +208,12 @@ def test_a_job_submitted_in_the_browser_appears_at_once(dashboard_url, browser, 
         field = _number_input(browser, label)
         field.send_keys(Keys.CONTROL, "a")
         field.send_keys(value, Keys.TAB)
+    # The service's verdict first: the spec as it would run, in YAML, wrapped rather than cut off at the right.
+    next(b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text == "Validate").click()
+    text = check_page(browser, shots, "jobs-verdict", lambda d: "The spec is valid" in _body(d), "the verdict")
+    assert "kind: train" in text and "epochs: 500" in text and "num_workers: 0" in text
+    verdict = browser.find_element(By.CSS_SELECTOR, '[data-testid="stCode"] pre')
+    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth + 1", verdict)
     next(b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text == "Submit").click()
     _wait(browser, lambda d: re.search(r"Submitted (job-[0-9a-f]+)\.", _body(d)), what="the service's answer")
     job = re.search(r"Submitted (job-[0-9a-f]+)\.", _body(browser)).group(1)

@@ -207,6 +207,7 @@ def test_curves_title_the_y_axis_and_tell_every_legend_entry_apart():
     assert tuned["strokeDash"]["legend"]["symbolType"] == "stroke"
     one = _encoding(charts.curves(_epochs(("a", "b")), ["val_accuracy"], "Accuracy"))
     assert one["color"]["field"] == "trial" and "shape" not in one
+    assert one["y"]["axis"]["title"] == "val_accuracy (fraction right)"  # the legend names trials: the axis, the metric
 
 
 def _trials() -> pd.DataFrame:

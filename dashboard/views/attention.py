@@ -151,7 +151,8 @@ def attention_panel(job: dict, trial: str) -> None:
         data.show_error(exc, "reading attention records")
         return
     if not epochs:
-        st.info("No attention recorded yet: the first record is written after the first epoch.")
+        st.info("No attention recorded yet: the first record is written after the first epoch."
+                if data.is_unfinished(job["state"]) else "This job ended before it recorded any attention.")
         return
     epoch = epoch_ui(epochs, key=f"epoch_{key}")
     try:

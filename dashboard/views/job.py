@@ -78,7 +78,7 @@ def curves_panel(job_id: str, shown_state: str) -> None:
     for i in range(0, len(panels), 2):
         cols = st.columns(2)
         for col, panel in zip(cols, panels[i:i + 2]):
-            col.altair_chart(charts.curves(epochs, panel.metrics, panel.title, panel.unit.axis), width="stretch")
+            col.altair_chart(charts.curves(epochs, panel.metrics, panel.title), width="stretch")
     with st.expander("Epoch metrics table"):
         order = charts.column_order(list(epochs.columns))
         if job["kind"] != "tune":
