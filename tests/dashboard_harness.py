@@ -1,20 +1,24 @@
 """A pytest plugin for the dashboard's tests: one real job service (over the session's Ray head) with
-real finished jobs, shared by tests/test_dashboard.py and tests/test_browser_dashboard.py.
+real finished jobs, a tune job kept running, and an AppTest of the dashboard on that service (`app`),
+shared by tests/test_dashboard*.py and tests/test_browser_dashboard.py.
 
-Loaded with `pytest_plugins = ["dashboard_harness"]`, so the session-scoped fixture runs once per
-session whichever of the two modules needs it first.
+Loaded with `pytest_plugins = ["dashboard_harness"]`, so the session-scoped fixtures run once per
+session whichever module needs them first.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from service_harness import TOKEN, running_server, tiny_spec, wait_for
 
 from jobs.api.client import ClientError, FoveateClient
 from jobs.api.states import is_final, state_name
+
+DASHBOARD_APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
 
 @dataclass(frozen=True)
@@ -112,3 +116,25 @@ def running_tune(finished_jobs) -> str:
         if not is_final(client.get(job.id).state):
             client.cancel(job.id)
         wait_for(client, job.id, ("CANCELLED",), timeout=120)
+
+
+@pytest.fixture
+def app(finished_jobs, monkeypatch):
+    """An AppTest of the dashboard pointed at the fixture's service (address and token from the environment,
+    as `foveate dashboard` passes them)."""
+    monkeypatch.setenv("FOVEATE_SERVER", finished_jobs.address)
+    monkeypatch.setenv("FOVEATE_TOKEN", finished_jobs.token)
+
+    from streamlit.testing.v1 import AppTest
+
+    def open_page(page: str = "views/jobs.py", **query: str):
+        # A deadline, not a pause: exports and cold caches take long on a loaded machine.
+        at = AppTest.from_file(DASHBOARD_APP, default_timeout=180)
+        at.run()
+        if page != "views/jobs.py":
+            at.query_params.update(query)
+            at.switch_page(page).run()
+        assert not at.exception, at.exception
+        return at
+
+    return open_page
