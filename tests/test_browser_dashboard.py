@@ -94,11 +94,15 @@ def shots(tmp_path_factory, request) -> Path:
 
 
 def _wait(driver, condition, timeout: float = 60, what: str = ""):
+    """`condition(driver)` once it is truthy; AssertionError with the page's text after `timeout` seconds.
+    An element that a rerun replaced while the condition read it is read again at the next poll."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.3).until(condition)
-    except Exception:
+        return WebDriverWait(driver, timeout, poll_frequency=0.3,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+    except TimeoutException:
         raise AssertionError(f"timed out waiting for {what}; page text:\n{_body(driver)[:2000]}") from None
 
 
@@ -179,6 +183,17 @@ def _number_input(driver, label: str):
     return driver.find_element(By.CSS_SELECTOR, f'[data-testid="stNumberInput"] input[aria-label="{label}"]')
 
 
+def _click(driver, text: str) -> bool:
+    """Click the visible button labelled `text`, found and clicked in one script (a live panel may redraw the
+    page's other buttons meanwhile); False when there is none yet."""
+    return driver.execute_script("""
+        const b = [...document.querySelectorAll('button')].find(
+            b => b.offsetParent !== null && b.innerText.trim() === arguments[0]);
+        if (b) b.click();
+        return Boolean(b);
+    """, text)
+
+
 def _row_cells(driver, job_id: str) -> dict[str, str]:
     """The jobs table's row of `job_id` as {column: cell text}, from the grid's accessible twin."""
     return driver.execute_script("""
@@ -193,28 +208,32 @@ def _row_cells(driver, job_id: str) -> dict[str, str]:
 
 
 def test_a_job_submitted_in_the_browser_appears_at_once(dashboard_url, browser, shots, finished_jobs, running_tune):
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     browser.get(dashboard_url + "/")
     # The table is a canvas grid; its accessible twin (role=grid) holds the cells as text.
     ids = (finished_jobs.ram, finished_jobs.racnn, finished_jobs.tune, running_tune)
     _wait(browser, lambda d: all(i in d.page_source for i in ids) and _settled(d), what="the jobs table")
-    grid = browser.find_element(By.CSS_SELECTOR, '[data-testid="stDataFrame"] table[role="grid"]')
-    assert int(grid.get_attribute("aria-rowcount")) >= 5  # header + 4
+    rows = browser.execute_script(  # read in one script: the live table is redrawn every 3 s
+        'return document.querySelector(\'[data-testid="stDataFrame"] table[role="grid"]\').getAttribute("aria-rowcount")')
+    assert int(rows) >= 5  # header + 4
     assert _row_cells(browser, running_tune)["state"] == "RUNNING"
     # The form starts from the latest RAM job's dataset; a job that runs until cancelled, in the driver.
     for label, value in (("Epochs", "500"), ("Workers", "0")):
         field = _number_input(browser, label)
         field.send_keys(Keys.CONTROL, "a")
         field.send_keys(value, Keys.TAB)
+    browser.execute_script("document.activeElement.blur()")  # no help tooltip left open by the focus
     # The service's verdict first: the spec as it would run, in YAML, wrapped rather than cut off at the right.
-    next(b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text == "Validate").click()
-    text = check_page(browser, shots, "jobs-verdict", lambda d: "The spec is valid" in _body(d), "the verdict")
+    _wait(browser, lambda d: _click(d, "Validate"), what="the Validate button")
+    # The code block draws its text a moment after the success line: wait for the YAML itself.
+    text = check_page(browser, shots, "jobs-verdict", lambda d: "The spec is valid" in _body(d)
+                      and "epochs: 500" in _body(d), "the verdict")
     assert "kind: train" in text and "epochs: 500" in text and "num_workers: 0" in text
-    verdict = browser.find_element(By.CSS_SELECTOR, '[data-testid="stCode"] pre')
-    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth + 1", verdict)
-    next(b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text == "Submit").click()
+    assert browser.execute_script(
+        'const pre = document.querySelector(\'[data-testid="stCode"] pre\');'
+        "return pre.scrollWidth <= pre.clientWidth + 1")
+    _wait(browser, lambda d: _click(d, "Submit"), what="the Submit button")
     _wait(browser, lambda d: re.search(r"Submitted (job-[0-9a-f]+)\.", _body(d)), what="the service's answer")
     job = re.search(r"Submitted (job-[0-9a-f]+)\.", _body(browser)).group(1)
     try:
@@ -244,15 +263,18 @@ def _job(finished_jobs, running_tune, which: str) -> str:
 
 @pytest.mark.parametrize("which", list(JOBS))
 def test_the_job_page_in_the_browser(dashboard_url, browser, shots, finished_jobs, running_tune, which):
-    from selenium.webdriver.common.by import By
 
     job = _job(finished_jobs, running_tune, which)
     browser.get(f"{dashboard_url}/job?job={job}")
     _wait(browser, lambda d: _charts_drawn(d) and "State history" in _body(d) and _settled(d), what="the curves")
-    for summary in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stExpander"] summary'):
-        summary.click()  # the epoch table and the spec, open in the screenshot and checked with the page
-    text = check_page(browser, shots, f"job-{which}", lambda d: "kind: " in _body(d) and "epoch" in _body(d),
-                      "the spec and the epoch table")
+    # The epoch table and the spec, open in the screenshot and checked with the page (opened by script: a
+    # live panel may redraw the one inside it meanwhile).
+    _wait(browser, lambda d: d.execute_script("""
+        const shut = [...document.querySelectorAll('[data-testid="stExpander"] details:not([open]) > summary')];
+        shut.forEach(s => s.click());
+        return shut.length === 0 && document.querySelectorAll('[data-testid="stExpander"] details').length >= 2;
+    """), what="the expanders to open")
+    text = check_page(browser, shots, f"job-{which}", lambda d: "kind: " in _body(d), "the spec")
     assert job in text and "Log tail" in text
     if which != "train":
         assert (" · 3 trials · " if which == "tune-running" else " · 2 trials · ") in text
@@ -284,7 +306,7 @@ def test_attention_images_of_racnn_render_in_the_browser(dashboard_url, browser,
     job_id = finished_jobs.racnn
     browser.get(f"{dashboard_url}/attention?job={job_id}")
     check_page(browser, shots, "attention-racnn", lambda d: _loaded_images(d, 5), "the attention images to load")
-    imgs = _loaded_images(browser, 5)
+    imgs = _wait(browser, lambda d: _loaded_images(d, 5), what="the attention images")
     sizes = [browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", i) for i in imgs]
     assert all(w >= 96 and h >= 96 for w, h in sizes[:4]), sizes  # the probe grid, drawn scaled up
     text = _body(browser)
@@ -292,13 +314,13 @@ def test_attention_images_of_racnn_render_in_the_browser(dashboard_url, browser,
 
 
 def _selectbox_text(driver, label: str) -> str:
-    """The choice a selectbox shows (its combobox input's value), found by its label."""
-    from selenium.webdriver.common.by import By
-
-    for box in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSelectbox"]'):
-        if box.find_element(By.CSS_SELECTOR, '[data-testid="stWidgetLabel"]').text.strip() == label:
-            return box.find_element(By.CSS_SELECTOR, 'input[role="combobox"]').get_property("value")
-    return ""
+    """The choice a selectbox shows (its combobox input's value), found by its label; read in one script, so
+    that a rerun replacing the widget meanwhile cannot leave a stale element in hand."""
+    return driver.execute_script("""
+        const box = [...document.querySelectorAll('[data-testid="stSelectbox"]')].find(
+            b => b.querySelector('[data-testid="stWidgetLabel"]')?.textContent.trim() === arguments[0]);
+        return box ? box.querySelector('input[role="combobox"]').value : "";
+    """, label)
 
 
 def test_the_probe_label_follows_the_epoch_in_the_browser(dashboard_url, browser, shots, finished_jobs):
