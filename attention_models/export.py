@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from attention_models.base import AttentionModel
 
-OPSET = 18  # jobs.api.exports.OPSET is the same number, for the torch-free side
+OPSET = 18  # ONNX opset: GridSample needs >= 16, Resize with antialias (DRAM's context net) >= 18
 # Ops that draw random numbers: none may appear in an exported graph (tests/test_export.py checks).
 RANDOM_ONNX_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
                              "Multinomial", "Bernoulli"})

@@ -20,8 +20,9 @@ import grpc
 import pytest
 from service_harness import TOKEN, tiny_spec, wait_for
 
+from attention_models.export import OPSET
 from jobs.api.client import ClientError
-from jobs.api.exports import OPSET, ExportRequest, card_path
+from jobs.api.exports import ExportRequest, card_path
 from jobs.run.layout import CHECKPOINT_STATE, RunLayout
 from jobs.service.catalog import JobRecord
 from jobs.service.exports import TMP_PREFIX, Exported, Exporter, ExportFailed, ExportTimedOut, chunks

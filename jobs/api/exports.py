@@ -14,7 +14,6 @@ from jobs.api.errors import UserError
 # format -> file suffix. ONNX for onnxruntime and other runtimes, TorchScript for libtorch / torch.jit.load.
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
 MAX_SAMPLES = 1000  # M sampled paths per image: the exported graph runs B * M episodes in one batch
-OPSET = 18  # ONNX opset: GridSample needs >= 16, Resize with antialias (DRAM's context net) >= 18
 CARD_SUFFIX = ".card.json"
 # Families whose glimpse paths are sampled (a stochastic location policy): only they take samples > 0.
 # RA-CNN's and MG-CNN's crops are deterministic; the dashboard offers M only for these.

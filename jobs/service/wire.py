@@ -20,7 +20,6 @@ from jobs.api.states import STATE_TO_PROTO
 from jobs.api.tables import RECORD_FIELDS
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.run.layout import RunLayout
-from jobs.run.search import planned_trials
 from jobs.service import exports
 from jobs.service.catalog import JobRecord
 
@@ -48,6 +47,10 @@ def job_to_proto(rec: JobRecord) -> pb.Job:
     if rec.kind == "train":
         msg.attention_dir = RunLayout.at(rec.run_dir).attention_dir
     else:
+        # Here, not at import: the search space reads the model registry, which a service that only reads
+        # runs and train jobs never needs to load.
+        from jobs.run.search import planned_trials
+
         with contextlib.suppress(SpecError):  # a spec an older version stored, its space no longer valid: unknown
             msg.planned_trials = planned_trials(JobSpec.from_dict(rec.spec))
     if rec.started is not None:
