@@ -18,7 +18,7 @@ from jobs.api.tables import PARAM_PREFIX
 from jobs.run import storage
 from jobs.run.checks import check_resources, check_spec
 from jobs.run.layout import RunLayout, latest_checkpoint
-from jobs.run.search import apply_params, best_trial, search_space
+from jobs.run.search import apply_params, best_trial, is_grid, search_space
 from jobs.run.train import build_trainer, failure_message
 
 
@@ -32,13 +32,13 @@ class TuneResult:
     run_dir: str
 
 
-def to_tune_space(space: dict[str, dict[str, list]], grid: bool) -> dict[str, Any]:
+def to_tune_space(space: dict[str, dict[str, list]], search: str) -> dict[str, Any]:
     from ray import tune
 
     out = {}
     for key, dist in space.items():
         kind, args = next(iter(dist.items()))
-        if kind == "grid" or (grid and kind == "choice"):
+        if is_grid(kind, search):  # the one grid rule, which planned_trials counts by too
             out[key] = tune.grid_search(args)
         elif kind == "choice":
             out[key] = tune.choice(args)
@@ -219,7 +219,7 @@ def run_tune(spec: JobSpec, console: TextIO | None = None) -> TuneResult:
     if tune.Tuner.can_restore(layout.tuner_dir):
         tuner = tune.Tuner.restore(layout.tuner_dir, trainable, resume_errored=True)
     else:
-        param_space = to_tune_space(space, grid=t.search == "grid")
+        param_space = to_tune_space(space, t.search)
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
