@@ -117,6 +117,15 @@ class AttentionModel(nn.Module, ABC):
             raise ValueError(f"samples: {self.family} is deterministic (one forward pass), must be 0, got {samples}")
         return {}
 
+    @property
+    def samples_paths(self) -> bool:
+        """Whether evaluation samples glimpse paths (RAM, DRAM), which makes a mean path (samples 0) a
+        different answer from a sampled one; read from `path_noise`, the owner of that fact."""
+        try:
+            return bool(self.path_noise(1))
+        except ValueError:
+            return False
+
     def serving_outputs(self, output) -> dict[str, Tensor]:
         """The named tensors an exported model returns (attention_models/export.py): logits, prediction and
         the attention in original-image pixels. Default: logits (B, N), prediction (B,), boxes (B, T, 4)

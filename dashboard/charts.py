@@ -11,7 +11,7 @@ import pandas as pd
 from jobs.api.tables import PARAM_PREFIX
 
 _PER_PART = re.compile(r"^(train|val)_accuracy_(scale|level)\d+$")
-_PART_IOU = re.compile(r"^val_iou_(scale|level)\d+$")
+_PART_IOU = re.compile(r"^(train|val)_iou_(scale|level)\d+$")
 KEYS = ("trial", "epoch", "step")  # what identifies a row of the epochs, not a metric
 # Metrics of one unbounded unit share an axis only while their magnitudes are within this factor: a
 # train_reinforce of ~0.05 beside a train_loss of ~2.4 would be a flat line at 0.

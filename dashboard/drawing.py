@@ -15,7 +15,7 @@ Letters: T steps, K patches, M ground-truth boxes. Nothing here imports Streamli
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,11 @@ class Record:
     sample_id: int = 0
     epoch: int = 0
     trial: str = ""
+    # A sampling family's deterministic mean path (first glimpse at the centre, then the policy means),
+    # beside the sampled one in `boxes`: see `mean_path`.
+    mean_boxes: np.ndarray | None = None  # (T, K, 4)
+    mean_prediction: int | None = None
+    mean_predicted_sequence: list[int] = field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -76,7 +81,20 @@ def record_from_row(row: dict[str, Any]) -> Record:
         step_predictions=np.asarray(preds, dtype=np.int64) if preds else None,
         label_sequence=list(row.get("label_sequence") or []),
         predicted_sequence=list(row.get("predicted_sequence") or []),
-        sample_id=int(row.get("sample_id", 0)), epoch=int(row.get("epoch", 0)), trial=str(row.get("trial") or ""))
+        sample_id=int(row.get("sample_id", 0)), epoch=int(row.get("epoch", 0)), trial=str(row.get("trial") or ""),
+        mean_boxes=np.asarray(row["mean_boxes"], dtype=np.float32).reshape(t, k, 4) if row.get("mean_boxes") else None,
+        mean_prediction=None if row.get("mean_prediction") is None else int(row["mean_prediction"]),
+        mean_predicted_sequence=list(row.get("mean_predicted_sequence") or []))
+
+
+def mean_path(rec: Record) -> Record:
+    """The record as its mean path drew it: the mean path's boxes and prediction in place of the sampled
+    path's; the record itself where it has no mean path (a deterministic family, or an older record)."""
+    if rec.mean_boxes is None or rec.mean_prediction is None:
+        return rec
+    return replace(rec, boxes=rec.mean_boxes, prediction=rec.mean_prediction,
+                   predicted_sequence=rec.mean_predicted_sequence, step_probs=None, step_predictions=None,
+                   mean_boxes=None, mean_prediction=None, mean_predicted_sequence=[])
 
 
 # ----------------------------------------------------------------------------------------- scores

@@ -123,6 +123,17 @@ def test_yaml_tab_reports_spec_errors_and_validates_a_good_spec(app, finished_jo
     assert not re.search(r"JOB_KIND|int_value|intValue|float_value|string_value", normalised)
 
 
+def test_the_verdict_on_a_search_says_how_many_trials_it_plans(app, finished_jobs):
+    at = app()
+    spec = (f"kind: tune\nmodel: {{name: ram-cluttered60}}\ndata: {{path: {finished_jobs.data}}}\n"
+            "scaling: {num_workers: 1}\ntune: {space: none, params: {model.num_glimpses: {grid: [2, 4, 6]}}, num_trials: 1}\n")
+    at.text_area(key="yaml_body_the form's last spec").set_value(spec)
+    at.button(key="FormSubmitter:yaml_form-Validate").click().run()
+    assert not pages.errors(at), pages.errors(at)
+    assert [s.value for s in at.success] == ["The spec is valid: the service would run it like this, "
+                                             "a search of 3 trials."]
+
+
 def test_yaml_examples_keep_their_comments(app):
     at = app()
     at.selectbox(key="yaml_start").set_value("ram-tune-tiny").run()
@@ -219,6 +230,8 @@ def test_every_chart_has_a_unit_and_no_axis_mixes_scales(app, finished_jobs, whi
         if not charts.unit(sizes.index[0]).bounded:
             assert sizes.max() <= 10 * max(sizes.min(), 1e-9), (spec["title"], sizes.to_dict())
     assert {"images_per_s", "val_baseline_error", "val_accuracy", "train_loss"} <= seen
+    if which == "ram":
+        assert "train_accuracy" in seen  # train accuracy beside val accuracy
 
 
 def test_job_page_of_a_tune_job_shows_every_trials_curves(app, finished_jobs):
@@ -244,7 +257,8 @@ def test_the_epoch_table_keeps_a_fixed_meaningful_column_order(app, finished_job
     at = app("views/job.py", job=finished_jobs.ram)
     epochs = pages.table(at)[0]
     columns = list(epochs.columns)
-    assert columns[:4] == ["epoch", "step", "val_accuracy", "attention_iou"]  # no empty trial column
+    # No empty trial column; train accuracy beside val accuracy.
+    assert columns[:4] == ["epoch", "step", "val_accuracy", "train_accuracy"] and "attention_iou" in columns
     assert columns == charts.column_order(columns) and str(epochs["epoch"].dtype) == "Int64"
     losses = [c for c in columns if charts.unit(c) is charts.LOSS]
     assert columns.index("images_per_s") > max(map(columns.index, losses))

@@ -6,6 +6,7 @@ of the session, so they come last)."""
 from __future__ import annotations
 
 import dashboard_pages as pages
+import numpy as np
 import pytest
 from dashboard_harness import long_train_job
 from service_harness import wait_for
@@ -70,6 +71,27 @@ def test_attention_of_ram_draws_glimpse_paths_with_a_replay(app, finished_jobs):
     assert not at.exception and "glimpses 1–1 of 6" in pages.captions(at)
 
 
+def test_attention_of_ram_offers_the_mean_path(app, finished_jobs):
+    """The record keeps RAM's mean path beside the sampled one: choosing it redraws the grid with the mean
+    path's boxes and predictions, and the note says which path is drawn."""
+    from dashboard import drawing
+
+    job = finished_jobs.ram
+    rows = finished_jobs.client.attention(job).to_pylist()
+    recs = [drawing.record_from_row(r) for r in rows]
+    assert all(r.mean_boxes is not None and r.mean_boxes.shape == r.boxes.shape for r in recs)
+    # The mean path starts at the centre: its first glimpse is the same for every image.
+    firsts = np.stack([r.mean_boxes[0] for r in recs])
+    assert np.allclose(firsts, firsts[0], atol=1e-4)
+    at = app("views/attention.py", job=job)
+    radio = at.radio(key=f"path_{job}_")
+    assert radio.value == "sampled"
+    radio.set_value("mean").run()
+    assert not at.exception and not pages.errors(at)
+    assert "Drawn: the mean glimpse path per image" in pages.text(at)
+    assert pages.captions(at)[:4] == [drawing.caption(drawing.mean_path(r)) for r in recs]
+
+
 def test_every_label_follows_the_epoch(app, finished_jobs):
     """The probe picker kept epoch 11's "3 → 5 ✗ IoU 0.33" at epoch 0: after the epoch changes, what the
     browser shows as the chosen probe is that probe's caption at the new epoch."""
@@ -118,6 +140,7 @@ def test_attention_of_racnn_shows_each_scales_crop_and_prediction(app, finished_
     steps = pages.table(at)[-1]
     assert list(steps["scale"]) == [1, 2] and "IoU of this box" in steps
     assert "sampled glimpse path" not in pages.text(at)  # RA-CNN's crops are deterministic
+    assert not at.radio  # and it has no other path to offer
 
 
 def test_attention_of_a_tune_job_picks_a_trial(app, finished_jobs):

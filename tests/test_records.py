@@ -30,7 +30,8 @@ def test_attention_iou_uses_the_best_of_several_objects():
 
 def test_a_built_record_has_the_schema_the_readers_read(tmp_path):
     """The builder (torch) and the torch-free readers share one schema: a sequence model's record with
-    per-step scores, written and read back through the run layout, keeps every column and type."""
+    per-step scores and its mean path, written and read back through the run layout, keeps every column
+    and type."""
     import numpy as np
 
     from jobs.run import record_files
@@ -44,7 +45,9 @@ def test_a_built_record_has_the_schema_the_readers_read(tmp_path):
              "sequence": torch.tensor([[1, 2], [2, -1], [3, 4]])}
     table = build_record(epoch=3, trial="t1", sample_ids=np.arange(b), images=images, batch=batch,
                          prediction=torch.tensor([[1, 2], [2, -1], [3, -1]]),
-                         attention=Attention(boxes=boxes, kind="glimpse"), step_logits=torch.randn(b, t, n_cls))
+                         attention=Attention(boxes=boxes, kind="glimpse"), step_logits=torch.randn(b, t, n_cls),
+                         mean_prediction=torch.tensor([[1, 2], [3, -1], [-1, -1]]),
+                         mean_attention=Attention(boxes=boxes + 1, kind="glimpse"))
     assert table.schema == record_files.RECORD_SCHEMA  # every optional column present here
     run = RunLayout(str(tmp_path), "job", "t1")
     record_files.write_record(run, table, 3)
@@ -52,3 +55,7 @@ def test_a_built_record_has_the_schema_the_readers_read(tmp_path):
     assert back.equals(table) and record_files.record_epochs(run) == [3]
     assert back.column("predicted_sequence").to_pylist() == [[1, 2], [2], [3]]
     assert back.column("label_sequence").to_pylist() == [[1, 2], [2], [3, 4]]
+    assert back.column("mean_predicted_sequence").to_pylist() == [[1, 2], [3], []]
+    assert back.column("mean_prediction").to_pylist() == [1, 3, -1]
+    mean = np.asarray(back.column("mean_boxes").to_pylist()).reshape(b, t, 1, 4)
+    np.testing.assert_allclose(mean, boxes.numpy() + 1, rtol=1e-6)

@@ -105,6 +105,11 @@ def test_validate_only_normalises_and_creates_nothing(paused):
     before = len(client.list_all())
     checked = client.validate(spec)
     assert checked.optim.lr == pytest.approx(1e-3) and checked.checkpoint.keep == 2  # defaults filled in
+    assert client.submit(spec, validate_only=True).planned_trials == 0  # a train job plans no trials
+    # A grid of 3 repeated twice: the verdict says the search's size before anything runs.
+    tune = {**spec, "kind": "tune", "scaling": {"num_workers": 1},
+            "tune": {"space": "none", "params": {"model.num_glimpses": {"grid": [1, 2, 3]}}, "num_trials": 2}}
+    assert client.submit(tune, validate_only=True).planned_trials == 6
     assert len(client.list_all()) == before
 
 

@@ -38,9 +38,11 @@ def test_fit_reports_every_epoch_with_records_and_complete_checkpoints(digits28,
     reports = []
     last = fit(spec, lambda m, s: reports.append((m, s)))
     assert [m["epoch"] for m, _ in reports] == [0, 1]
-    for key in ("train_loss", "train_classification", "val_accuracy", "attention_iou", "images_per_s"):
+    for key in ("train_loss", "train_classification", "train_accuracy", "val_accuracy", "attention_iou",
+                "images_per_s"):
         assert key in last, key
     assert 0.0 <= last["val_accuracy"] <= 1.0 and 0.0 <= last["attention_iou"] <= 1.0
+    assert 0.0 <= last["train_accuracy"] <= 1.0 and "train_baseline_error" in last
     state = reports[-1][1]
     assert set(state) >= {"model", "optimizers", "epoch", "spec", "metrics"}
     assert JobSpec.from_dict(state["spec"]) == spec
@@ -52,6 +54,7 @@ def test_fit_reports_every_epoch_with_records_and_complete_checkpoints(digits28,
     row = table.slice(0, 1).to_pylist()[0]
     assert len(row["boxes"]) == row["steps"] * row["patches"] * 4 == 2 * 1 * 4
     assert len(row["image"]) == 28 * 28 and row["gt_boxes"]
+    assert len(row["mean_boxes"]) == len(row["boxes"]) and row["mean_prediction"] is not None  # RAM's mean path
     assert len(storage.read_json(run.metrics)) == 2
 
 

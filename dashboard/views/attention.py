@@ -1,8 +1,8 @@
 """Attention: where the model looked in the probe images, by job, trial and epoch.
 
 RA-CNN: the region of each scale, the zoomed crops beside it and each scale's prediction. RAM/DRAM: the
-numbered glimpse path (one sampled path, as the record holds it) with its finest retina patch, the other
-scales on request, and a step-by-step replay. MG-CNN: the region of each granularity. The ground-truth
+numbered glimpse path (one sampled path, or the mean path on request) with its finest retina patch, the
+other scales on request, and a step-by-step replay. MG-CNN: the region of each granularity. The ground-truth
 box and the IoU wherever the dataset has boxes. Move the epoch slider to watch the boxes move onto the
 object as training goes on.
 """
@@ -51,8 +51,24 @@ def epoch_ui(epochs: list[int], key: str) -> int:
                             help="slide to watch the attention move over training")
 
 
-def path_note(job: dict) -> str:
+MEAN, SAMPLED = "mean", "sampled"
+
+
+def path_ui(records: list[drawing.Record], key: str) -> str:
+    """Which glimpse path to draw where the records hold both (RAM/DRAM): one sampled path or the mean one."""
+    if not any(r.mean_boxes is not None for r in records):
+        return SAMPLED
+    names = {SAMPLED: "one sampled path", MEAN: "the mean path"}
+    return st.radio("Glimpse path", [SAMPLED, MEAN], format_func=names.get, key=key, horizontal=True,
+                    help="sampled: one of the M paths evaluation averages over; mean: the path the policy means "
+                         "take from the centre, which an exported model follows by default")
+
+
+def path_note(job: dict, path: str = SAMPLED) -> str:
     """Which glimpse path the drawings show and how the prediction shown was made, in one line."""
+    if path == MEAN:
+        return ("Drawn: the mean glimpse path per image (first glimpse at the centre, then the location "
+                "policy's means, no sampling). Prediction shown (x → y): that path's own prediction.")
     try:
         model = next((m for m in data.models(conn) if m["name"] == job["model"]), {"defaults": {}})
     except data.ClientError:
@@ -66,14 +82,14 @@ def path_note(job: dict) -> str:
     return f"Drawn: one sampled glimpse path per image{start}. Prediction shown (x → y): {made}."
 
 
-def overview(job: dict, records: list[drawing.Record]) -> None:
+def overview(job: dict, records: list[drawing.Record], path: str) -> None:
     """Every probe image with its attention, in a grid."""
     ious = [drawing.attention_score(r) for r in records]
     right = np.mean([r.correct for r in records])
     valid = [v for v in ious if not np.isnan(v)]
     glimpse = records[0].kind == "glimpse"
     if glimpse:
-        st.caption(path_note(job))
+        st.caption(path_note(job, path))
     st.caption(f"epoch {records[0].epoch} · {len(records)} probe images · {right:.0%} right"
                + (" · the finest retina patch of each glimpse" if glimpse else "")
                + (f" · mean IoU with the truth {np.mean(valid):.3f}" if valid else "") + " · "
@@ -164,14 +180,17 @@ def attention_panel(job: dict, trial: str) -> None:
     if not records:
         st.info(f"Epoch {epoch} has no probe images.")
         return
-    overview(job, records)
+    path = path_ui(records, key=f"path_{key}")
+    if path == MEAN:
+        records = [drawing.mean_path(r) for r in records]
+    overview(job, records, path)
     st.subheader("One probe image")
     ids = [r.sample_id for r in records]
     sample = labelled_choice("Probe image", ids, lambda i: drawing.caption(records[ids.index(i)]),
                              key=f"sample_{key}", default=ids[0])
     rec = records[ids.index(sample)]
     if rec.kind == "glimpse":
-        glimpse_detail(rec, key=f"{key}_{epoch}_{sample}", scales_key=f"scales_{key}")
+        glimpse_detail(rec, key=f"{key}_{epoch}_{sample}_{path}", scales_key=f"scales_{key}")
     else:
         region_detail(rec)
 

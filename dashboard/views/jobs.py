@@ -82,7 +82,7 @@ def feedback_ui() -> None:
         if field and " " not in field:
             st.caption(f"field: `{field}`")
     elif status == "valid":
-        st.success("The spec is valid: the service would run it like this.")
+        st.success("The spec is valid: the service would run it like this" + (f", {text}." if text else "."))
     else:
         st.success(f"Submitted **{text}**.")
         st.page_link(PAGES["job"], label=f"Follow {text}", icon=":material/monitoring:", query_params={"job": text})
@@ -102,8 +102,8 @@ def resolved_paths(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def feedback(status: str, text: str, extra: str = "", resolved: list[tuple[str, str, str]] = ()) -> None:
-    """Record an outcome for feedback_ui: "error" (text: the message), "valid" (extra: the spec as YAML)
-    or "submitted" (text: the job id), with the paths resolved on the way."""
+    """Record an outcome for feedback_ui: "error" (text: the message), "valid" (text: a search's planned
+    trials, extra: the spec as YAML) or "submitted" (text: the job id), with the paths resolved on the way."""
     st.session_state["submit_feedback"] = (status, text, extra, list(resolved))
 
 
@@ -115,7 +115,10 @@ def send(spec: dict[str, Any], validate_only: bool) -> None:
         resolved = resolved_paths(spec)
         c = data.client(conn)
         if validate_only:
-            feedback("valid", "", specs.to_yaml(specs.plain(c.validate(spec))), resolved)
+            verdict = c.submit(spec, validate_only=True)
+            trials = verdict.planned_trials
+            plan = f"a search of {trials} trial{'s' if trials != 1 else ''}" if trials else ""
+            feedback("valid", plan, specs.to_yaml(specs.plain(verdict.spec)), resolved)
             return
         job = c.submit(spec)
     except data.ClientError as exc:

@@ -9,6 +9,9 @@ from jobs.api.spec_proto import value_from_proto
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 
 RECORD_FIELDS = [f.name for f in pb.AttentionRecord.DESCRIPTOR.fields]
+_REPEATED = {f.name for f in pb.AttentionRecord.DESCRIPTOR.fields if f.is_repeated}
+# proto3 `optional` fields: left out of a row (None) when the server did not set them.
+_OPTIONAL = {f.name for f in pb.AttentionRecord.DESCRIPTOR.fields if f.has_presence and f.name not in _REPEATED}
 # A trial's parameter `model.num_glimpses` is the trials table's column `param.model.num_glimpses`.
 PARAM_PREFIX = "param."
 
@@ -25,8 +28,6 @@ def attention_to_table(resp: pb.GetAttentionResponse) -> pa.Table:
         return pa.table({})
     rows = []
     for r in resp.records:
-        d = {f: getattr(r, f) for f in RECORD_FIELDS}
-        for f in ("label_sequence", "predicted_sequence", "boxes", "gt_boxes", "step_probs", "step_predictions"):
-            d[f] = list(d[f])
-        rows.append(d)
+        rows.append({f: list(getattr(r, f)) if f in _REPEATED else
+                     None if f in _OPTIONAL and not r.HasField(f) else getattr(r, f) for f in RECORD_FIELDS})
     return pa.Table.from_pylist(rows)

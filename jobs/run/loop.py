@@ -148,11 +148,15 @@ def attention_record(model: AttentionModel, probe, spec: JobSpec, device: torch.
     idx = np.arange(len(probe))
     batch = _to(probe.to_batch(idx), device)
     out = _infer(model, batch["image"], spec.optim.eval_samples)
+    # A sampling family's record also keeps its mean path (samples 0), the one an exported model follows.
+    mean = _infer(model, batch["image"], 0) if model.samples_paths else None
     model.train()
     return records.build_record(
         epoch=epoch, trial=trial, sample_ids=idx, images=probe.images, batch=batch,
         prediction=model.predict(out), attention=out.attention,
         step_logits=model.step_logits(out),
+        mean_prediction=model.predict(mean) if mean is not None else None,
+        mean_attention=mean.attention if mean is not None else None,
     )
 
 
@@ -241,6 +245,9 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
             for k, v in terms.items():
                 sums[f"train_{k}"] += float(v.detach()) * b
             sums["train_loss"] += float(total.detach()) * b
+            with torch.no_grad():  # train accuracy and co. on the batch as trained (one sampled path for RAM/DRAM)
+                for k, v in raw.metrics(out, batch).items():
+                    sums[f"train_{k}"] += v * b
             step += 1
         elapsed = time.perf_counter() - t0
         metrics = {k: v / max(seen, 1) for k, v in sums.items()}

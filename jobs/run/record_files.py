@@ -11,7 +11,10 @@ Schema (one row per probe sample):
     boxes list<float32> flattened (T, K, 4) x0, y0, x1, y1 in image pixels, steps int32 (T), patches int32 (K),
     gt_boxes list<float32> flattened (M, 4) (NaN rows dropped),
     step_probs list<float32> (T) the true-class probability per step/scale where the family has one,
-    step_predictions list<int64> (T) the predicted class per scale where the family has one.
+    step_predictions list<int64> (T) the predicted class per scale where the family has one,
+    mean_boxes list<float32> flattened (T, K, 4), mean_prediction int64, mean_predicted_sequence list<int64>:
+    the deterministic mean path of a sampling family (RAM/DRAM: first glimpse at the centre, then the policy
+    means) beside the sampled one in `boxes`.
 """
 
 from __future__ import annotations
@@ -40,9 +43,13 @@ RECORD_SCHEMA = pa.schema([
     ("gt_boxes", pa.list_(pa.float32())),
     ("step_probs", pa.list_(pa.float32())),
     ("step_predictions", pa.list_(pa.int64())),
+    ("mean_boxes", pa.list_(pa.float32())),
+    ("mean_prediction", pa.int64()),
+    ("mean_predicted_sequence", pa.list_(pa.int64())),
 ])
 # Columns only some families write: the rest are in every record.
-OPTIONAL_COLUMNS = frozenset({"label_sequence", "predicted_sequence", "step_probs", "step_predictions"})
+OPTIONAL_COLUMNS = frozenset({"label_sequence", "predicted_sequence", "step_probs", "step_predictions",
+                              "mean_boxes", "mean_prediction", "mean_predicted_sequence"})
 
 
 def record_schema(columns: set[str] | list[str]) -> pa.Schema:

@@ -27,6 +27,15 @@ def attention_iou(attention: Attention, gt_boxes: Tensor) -> Tensor:
     return torch.where(has_gt, score, torch.full_like(score, float("nan")))
 
 
+def _prediction_columns(prediction: Tensor, name: str, sequence_name: str) -> dict[str, pa.Array]:
+    """(B,) classes -> {name}; (B, L) sequences (-1 after the end) -> {name: first label, sequence_name}."""
+    pred = prediction.detach().cpu()
+    if pred.dim() == 2:
+        return {name: pa.array(pred[:, 0].numpy().astype(np.int64)),
+                sequence_name: pa.array([[int(v) for v in r if v >= 0] for r in pred.tolist()], pa.list_(pa.int64()))}
+    return {name: pa.array(pred.numpy().astype(np.int64))}
+
+
 def build_record(
     *,
     epoch: int,
@@ -37,8 +46,13 @@ def build_record(
     prediction: Tensor,
     attention: Attention,
     step_logits: Tensor | None = None,
+    mean_prediction: Tensor | None = None,
+    mean_attention: Attention | None = None,
 ) -> pa.Table:
-    """A Parquet-ready table for probe images (N, H, W, C) uint8 and the model's output on them."""
+    """A Parquet-ready table for probe images (N, H, W, C) uint8 and the model's output on them.
+
+    `mean_prediction` / `mean_attention`: the deterministic mean path of a sampling family (RAM/DRAM),
+    kept beside the sampled path so a viewer can show either."""
     n, h, w, c = images.shape
     boxes = attention.boxes.detach().float().cpu()
     t, k = boxes.shape[1], boxes.shape[2]
@@ -58,14 +72,14 @@ def build_record(
         "patches": pa.array([k] * n, pa.int32()),
         "gt_boxes": pa.array([g[~np.isnan(g).any(-1)].reshape(-1).tolist() for g in gt], pa.list_(pa.float32())),
     }
-    pred = prediction.detach().cpu()
-    if pred.dim() == 2:  # sequence models: (B, L), -1 after the end of the sequence
-        cols["prediction"] = pa.array(pred[:, 0].numpy().astype(np.int64))
-        cols["predicted_sequence"] = pa.array([[int(v) for v in r if v >= 0] for r in pred.tolist()])
+    cols.update(_prediction_columns(prediction, "prediction", "predicted_sequence"))
+    if prediction.dim() == 2:  # sequence models
         seq = batch["sequence"].cpu().tolist()
         cols["label_sequence"] = pa.array([[int(v) for v in r if v >= 0] for r in seq], pa.list_(pa.int64()))
-    else:
-        cols["prediction"] = pa.array(pred.numpy().astype(np.int64))
+    if mean_attention is not None and mean_prediction is not None:
+        mean = mean_attention.boxes.detach().float().cpu()
+        cols["mean_boxes"] = pa.array([b.reshape(-1).tolist() for b in mean.numpy()], pa.list_(pa.float32()))
+        cols.update(_prediction_columns(mean_prediction, "mean_prediction", "mean_predicted_sequence"))
     if step_logits is not None:  # (B, T, N): per-scale / per-step class scores
         probs = step_logits.detach().float().softmax(-1).cpu()
         label = batch["label"].cpu().view(-1, 1, 1).expand(-1, probs.shape[1], 1)

@@ -38,7 +38,7 @@ from grpc_reflection.v1alpha import reflection
 
 from jobs.api.errors import UserError
 from jobs.api.spec import SpecError
-from jobs.api.spec_proto import spec_from_proto, spec_to_proto
+from jobs.api.spec_proto import spec_from_proto
 from jobs.api.states import KIND_FROM_PROTO, STATE_FROM_PROTO, WITH_RAY
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.proto.foveate.v1 import jobs_pb2_grpc as pb_grpc
@@ -191,7 +191,7 @@ class JobServicer(pb_grpc.JobServiceServicer):
         try:
             spec = spec_from_proto(request.spec)
             if request.validate_only:
-                return pb.SubmitJobResponse(job=pb.Job(spec=spec_to_proto(self.service.validate(spec))))
+                return pb.SubmitJobResponse(job=wire.validated_job(self.service.validate(spec)))
             rec = self.service.submit(spec, owner=request.owner, priority=request.priority,
                                       request_id=request.request_id)
         except SpecError:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from jobs.api.spec import JobSpec, SpecError
-from jobs.api.spec_proto import spec_dict_to_proto, value_to_proto
+from jobs.api.spec_proto import spec_dict_to_proto, spec_to_proto, value_to_proto
 from jobs.api.states import STATE_TO_PROTO
 from jobs.api.tables import RECORD_FIELDS
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
@@ -35,6 +35,16 @@ def timestamp(t: float | None) -> Timestamp | None:
 def state_change(change: tuple[str, float, str]) -> pb.StateChange:
     state, t, reason = change
     return pb.StateChange(state=STATE_TO_PROTO[state], time=timestamp(t), reason=reason)
+
+
+def validated_job(spec: JobSpec) -> pb.Job:
+    """SubmitJob's answer to validate_only: the spec as it would run, and a search's planned trials."""
+    msg = pb.Job(spec=spec_to_proto(spec))
+    if spec.kind == "tune":
+        from jobs.run.search import planned_trials  # as in job_to_proto: the registry only when asked
+
+        msg.planned_trials = planned_trials(spec)
+    return msg
 
 
 def job_to_proto(rec: JobRecord) -> pb.Job:

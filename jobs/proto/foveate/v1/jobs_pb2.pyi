@@ -267,7 +267,7 @@ class GetAttentionRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., trial: _Optional[str] = ..., epoch: _Optional[int] = ..., max_records: _Optional[int] = ...) -> None: ...
 
 class AttentionRecord(_message.Message):
-    __slots__ = ("sample_id", "epoch", "trial", "image", "height", "width", "channels", "label", "prediction", "label_sequence", "predicted_sequence", "kind", "boxes", "steps", "patches", "gt_boxes", "step_probs", "step_predictions")
+    __slots__ = ("sample_id", "epoch", "trial", "image", "height", "width", "channels", "label", "prediction", "label_sequence", "predicted_sequence", "kind", "boxes", "steps", "patches", "gt_boxes", "step_probs", "step_predictions", "mean_boxes", "mean_prediction", "mean_predicted_sequence")
     SAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     TRIAL_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +286,9 @@ class AttentionRecord(_message.Message):
     GT_BOXES_FIELD_NUMBER: _ClassVar[int]
     STEP_PROBS_FIELD_NUMBER: _ClassVar[int]
     STEP_PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_BOXES_FIELD_NUMBER: _ClassVar[int]
+    MEAN_PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    MEAN_PREDICTED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     sample_id: int
     epoch: int
     trial: str
@@ -304,7 +307,10 @@ class AttentionRecord(_message.Message):
     gt_boxes: _containers.RepeatedScalarFieldContainer[float]
     step_probs: _containers.RepeatedScalarFieldContainer[float]
     step_predictions: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, sample_id: _Optional[int] = ..., epoch: _Optional[int] = ..., trial: _Optional[str] = ..., image: _Optional[bytes] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., label: _Optional[int] = ..., prediction: _Optional[int] = ..., label_sequence: _Optional[_Iterable[int]] = ..., predicted_sequence: _Optional[_Iterable[int]] = ..., kind: _Optional[str] = ..., boxes: _Optional[_Iterable[float]] = ..., steps: _Optional[int] = ..., patches: _Optional[int] = ..., gt_boxes: _Optional[_Iterable[float]] = ..., step_probs: _Optional[_Iterable[float]] = ..., step_predictions: _Optional[_Iterable[int]] = ...) -> None: ...
+    mean_boxes: _containers.RepeatedScalarFieldContainer[float]
+    mean_prediction: int
+    mean_predicted_sequence: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, sample_id: _Optional[int] = ..., epoch: _Optional[int] = ..., trial: _Optional[str] = ..., image: _Optional[bytes] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., label: _Optional[int] = ..., prediction: _Optional[int] = ..., label_sequence: _Optional[_Iterable[int]] = ..., predicted_sequence: _Optional[_Iterable[int]] = ..., kind: _Optional[str] = ..., boxes: _Optional[_Iterable[float]] = ..., steps: _Optional[int] = ..., patches: _Optional[int] = ..., gt_boxes: _Optional[_Iterable[float]] = ..., step_probs: _Optional[_Iterable[float]] = ..., step_predictions: _Optional[_Iterable[int]] = ..., mean_boxes: _Optional[_Iterable[float]] = ..., mean_prediction: _Optional[int] = ..., mean_predicted_sequence: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetAttentionResponse(_message.Message):
     __slots__ = ("epochs", "epoch", "records")
