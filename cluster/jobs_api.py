@@ -39,6 +39,12 @@ class NodeInfo:
     cpus_used: float
     gpus: float
     gpus_used: float
+    # Custom resources that tell nodes apart ({"node2": 1.0}); Ray's own (CPU, memory, node:IP) left out.
+    resources: dict[str, float] = field(default_factory=dict)
+
+
+# Resources every Ray node reports by itself.
+_BUILTIN = frozenset({"CPU", "GPU", "memory", "object_store_memory", "accelerator_type"})
 
 
 @dataclass(frozen=True)
@@ -175,8 +181,27 @@ class RayJobsAPI:
                 node_id=n["node_id"], ip=n.get("node_ip", ""), alive=n.get("state") == "ALIVE",
                 is_head=bool(n.get("is_head_node")), cpus=float(total.get("CPU", 0)),
                 cpus_used=float(used.get("CPU", [0, 0])[0]), gpus=float(total.get("GPU", 0)),
-                gpus_used=float(used.get("GPU", [0, 0])[0])))
+                gpus_used=float(used.get("GPU", [0, 0])[0]),
+                resources={k: float(v) for k, v in total.items() if k not in _BUILTIN and not k.startswith("node:")}))
         return ClusterSnapshot(ray_version=version, nodes=out)
+
+    def ray_job_id(self, submission_id: str) -> str | None:
+        """The Ray job id (hex, as actors carry it) of a submission; None when Ray does not know it."""
+        try:
+            return self._call("get_job_info", submission_id).job_id
+        except RuntimeError as exc:
+            if "does not exist" in str(exc) or "404" in str(exc):
+                return None
+            raise
+
+    def actors(self, class_name: str, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Ray's state API on actors of `class_name` (of one Ray job when `job_id`), dead ones included:
+        each with its node_id, pid, state and job_id."""
+        params = {"filter_keys": "class_name", "filter_predicates": "=", "filter_values": class_name,
+                  "limit": "10000", "detail": "true"}
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        found = self._get(f"/api/v0/actors?{query}")["data"]["result"]["result"]
+        return [a for a in found if job_id is None or a.get("job_id") == job_id]
 
 
 def _ray_job(j: Any) -> RayJob:

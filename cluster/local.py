@@ -105,11 +105,14 @@ def up(
     temp_dir: str | None = None,
     port: int | None = None,
     dashboard_port: int | None = None,
+    resources: dict[str, float] | None = None,
+    env: dict[str, str] | None = None,
     timeout: float = 90.0,
 ) -> HeadInfo:
     """Start a local head (or return the one already running for `state_dir`) and wait until its
     Jobs API answers. Ports default to free ones; the temp dir to a short path under /tmp (Unix
-    socket paths are limited to 107 bytes)."""
+    socket paths are limited to 107 bytes). `resources`: custom ones ({"head": 1}); `env` adds to the
+    head's environment, which its jobs inherit (storage credentials: every node needs its own)."""
     state_dir = Path(state_dir) if state_dir else default_state_dir()
     running = status(state_dir)
     if running:
@@ -133,7 +136,11 @@ def up(
         cmd.append(f"--num-gpus={num_gpus}")
     if object_store_memory is not None:
         cmd.append(f"--object-store-memory={int(object_store_memory)}")
+    if resources:
+        cmd.append(f"--resources={json.dumps(resources)}")
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env.update(extra)
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path), RAY_USAGE_STATS_ENABLED="0",
                PATH=bindir + os.pathsep + env.get("PATH", ""),
                # `down` means down: no 30 s SIGTERM drain (it exists for Serve replicas on Kubernetes).

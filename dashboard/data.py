@@ -126,7 +126,8 @@ def cluster(conn: Connection) -> dict[str, Any]:
         "gpus": info.gpus, "gpus_used": info.gpus_used, "queued_jobs": info.queued_jobs,
         "running_jobs": info.running_jobs, "max_running": info.max_running,
         "nodes": [{"node": n.node_id[:12], "ip": n.ip, "head": n.is_head, "alive": n.alive, "CPUs": n.cpus,
-                   "CPUs in use": n.cpus_used, "GPUs": n.gpus, "GPUs in use": n.gpus_used} for n in info.nodes],
+                   "CPUs in use": n.cpus_used, "GPUs": n.gpus, "GPUs in use": n.gpus_used,
+                   "Resources": ", ".join(f"{k}={v:g}" for k, v in sorted(n.resources.items()))} for n in info.nodes],
     }
 
 

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from cluster.connect import free_port
 from cluster.jobs_api import RayJob
 from jobs.api.spec import JobSpec, SpecError
 from jobs.api.spec_proto import spec_dict_to_proto
 from jobs.service.job_service import JobService, JobStateError, ServiceConfig
+
+pytest_plugins = ["s3_harness"]
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 
@@ -135,8 +138,11 @@ def test_an_empty_storage_path_gets_the_first_storage_root(scripted, tmp_path):
     assert rec.spec["storage_path"] == root and rec.run_dir == f"{root}/{rec.id}"
 
 
-def test_object_store_roots_admit_their_own_prefixes_only(tmp_path, scripted):
+def test_object_store_roots_admit_their_own_prefixes_only(tmp_path, scripted, s3, monkeypatch):
     _, ray, spec = scripted
+    for k, v in s3.env.items():
+        monkeypatch.setenv(k, v)
+    s3.bucket("bucket")
     svc = JobService(ServiceConfig(db_path=str(tmp_path / "s3.db"), storage_roots=("s3://bucket/runs",),
                                    data_roots=(str(tmp_path / "data"),)), ray)
     try:
@@ -145,6 +151,26 @@ def test_object_store_roots_admit_their_own_prefixes_only(tmp_path, scripted):
         for outside in ("s3://bucket/runs-old", "s3://other/runs", "gs://bucket/runs", str(tmp_path / "out")):
             with pytest.raises(SpecError, match="^storage_path: must lie under one of s3://bucket/runs;"):
                 svc.validate(spec.replace(storage_path=outside))
+    finally:
+        svc.stop()
+
+
+def test_object_storage_that_cannot_be_used_is_refused_in_one_line(tmp_path, scripted, s3, monkeypatch):
+    """No such bucket, or an endpoint that does not answer: refused at submit, naming the URI and the
+    cause, before any job is queued."""
+    _, ray, spec = scripted
+    for k, v in s3.env.items():
+        monkeypatch.setenv(k, v)
+    svc = JobService(ServiceConfig(db_path=str(tmp_path / "s3.db"), storage_roots=("s3://missing-bucket/runs",),
+                                   data_roots=(str(tmp_path / "data"),)), ray)
+    try:
+        with pytest.raises(SpecError, match=r"^storage_path: s3://missing-bucket/runs: no bucket 'missing-bucket'"):
+            svc.submit(spec.replace(storage_path="s3://missing-bucket/runs"))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+        with pytest.raises(SpecError, match=r"^storage_path: cannot reach s3://missing-bucket/runs: .*connect") as err:
+            svc.submit(spec.replace(storage_path="s3://missing-bucket/runs"))
+        assert "\n" not in str(err.value) and "Traceback" not in str(err.value)
+        assert svc.list() == [] and ray.submitted == []
     finally:
         svc.stop()
 

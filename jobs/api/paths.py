@@ -176,11 +176,30 @@ def absolute_spec_paths(d: dict[str, Any], base: str | os.PathLike | None = None
 
 def check_creatable_dir(field: str, path: str) -> None:
     """SpecError naming `field` when local `path` can never be a directory: its nearest existing part is
-    a file (`/etc/passwd/x`). URIs pass (object stores have no directories to be in the way)."""
+    a file (`/etc/passwd/x`); for a URI, when its store does not answer (endpoint, credentials) or its
+    bucket does not exist, in one line, before a job is queued rather than in every worker's traceback."""
     if is_uri(path):
+        check_bucket(field, path)
         return
     p = Path(path)
     while not p.exists() and p != p.parent:
         p = p.parent
     if not p.is_dir():
         raise _error(field, f"{p} is a file, not a directory; name a directory ({path} cannot be created)")
+
+
+def check_bucket(field: str, uri: str) -> None:
+    """SpecError naming `field` and `uri` when the object store cannot be reached or has no such bucket.
+    Endpoint and credentials come as pyarrow (and Ray) take them: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION for s3:// (GOOGLE_APPLICATION_CREDENTIALS for gs://)."""
+    import pyarrow.fs as pafs
+
+    try:
+        fs, inside = filesystem(uri, field=field)
+        bucket = inside.split("/", 1)[0]
+        found = fs.get_file_info(bucket).type != pafs.FileType.NotFound
+    except OSError as exc:  # the endpoint refused, a name that does not resolve, bad credentials
+        raise _error(field, f"cannot reach {uri}: {str(exc).splitlines()[0]}") from None
+    if not found:
+        raise _error(field, f"{uri}: no bucket '{bucket}' at this endpoint (create it first, or check "
+                            "AWS_ENDPOINT_URL / the credentials)")

@@ -145,6 +145,10 @@ class ScalingSpec:
         "Ray Train workers (0 = run the loop in the driver process, Ray Train's local mode)."))
     use_gpu: Bool = Field(False, title="GPU per worker", description="One GPU per worker.")
     cpus_per_worker: Float = Field(1.0, gt=0, title="CPUs per worker", description="Logical CPUs per worker.")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", title="Placement", description=(
+            "How Ray places the workers over nodes: PACK (fewest nodes), SPREAD (over nodes where it can), "
+            "STRICT_SPREAD (one worker per node, or wait), STRICT_PACK (all on one node, or wait)."))
     placement_timeout_s: Int32 = Field(600, ge=60, title="Placement timeout (s)", description=(
         "Seconds a run waits for the cluster to place its workers before it fails, naming the resources it "
         "waited for (Ray Train retries the placement every 60 s)."))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.api import paths
 from jobs.api.spec import JobSpec, SpecError
 
 
@@ -70,6 +71,10 @@ def check_resources(spec: JobSpec, res: Any = None, free: bool = False) -> None:
         raise SpecError(
             f"scaling: {spec.scaling.num_workers} workers x {spec.scaling.cpus_per_worker} CPUs = {need_cpu:g} "
             f"CPUs, but the cluster has {have_cpu:g}; lower scaling.num_workers or scaling.cpus_per_worker")
+    if spec.scaling.placement_strategy == "STRICT_SPREAD" and spec.scaling.num_workers > res.nodes:
+        raise SpecError(
+            f"scaling.placement_strategy: STRICT_SPREAD places one worker per node: {spec.scaling.num_workers} "
+            f"workers need {spec.scaling.num_workers} nodes, but the cluster has {res.nodes}; use SPREAD or fewer workers")
     if spec.scaling.use_gpu and max(spec.scaling.num_workers, 1) > res.gpus:
         raise SpecError(
             f"scaling.use_gpu: {max(spec.scaling.num_workers, 1)} workers need one GPU each, "
@@ -80,6 +85,8 @@ def check_spec(spec: JobSpec, *, data: bool = True, resources: Any = None) -> Jo
     """Everything that can be known before the job runs: the model and search space always, the dataset
     when `data` (the caller can see it), the cluster's size when `resources` is given. Returns `spec`."""
     check_model(spec)
+    if spec.storage_path:
+        paths.check_creatable_dir("storage_path", spec.storage_path)
     if data:
         check_data(spec)
     if resources is not None:

@@ -27,8 +27,9 @@ from attention_models import AttentionModel, create_model, model_config
 from jobs.api.spec import JobSpec
 from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
-from jobs.data.store import read_manifest, read_split
+from jobs.data.store import read_split
 from jobs.run import checkpoints, record_files, records, storage
+from jobs.run.checks import check_data
 from jobs.run.layout import CHECKPOINT_STATE, RunLayout, latest_checkpoint
 
 
@@ -174,7 +175,9 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
     from a previous checkpoint. Returns the last epoch's metrics.
     """
     device = device or torch.device("cpu")
-    manifest = read_manifest(spec.data.path)
+    # The driver checked the dataset too, but from its own node: a worker's node may lack the storage's
+    # endpoint or credentials, which this names in one line (data.path: cannot read s3://...: cause).
+    manifest = check_data(spec)
     torch.manual_seed(spec.optim.seed)  # identical initial weights on every rank
     raw = create_model(spec.model.name, **{**data_fields(spec, manifest), **spec.model.overrides}).to(device)
     optimizers = build_optimizers(raw, spec)

@@ -18,6 +18,15 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     return paths.filesystem(uri)
 
 
+def uri_in(like: str, path: str) -> str:
+    """`path` inside the filesystem of `like` (as Ray and pyarrow give it, scheme dropped: 'bucket/runs/x')
+    as a URI of `like`'s scheme ('s3://bucket/runs/x'); unchanged for local storage or a full URI."""
+    scheme = like.split("://", 1)[0] if "://" in like else ""
+    if not scheme or scheme == "file" or "://" in path:
+        return path
+    return f"{scheme}://{path.lstrip('/')}"
+
+
 def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,8 @@ def build_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None)
         train_loop_config={"spec": spec.to_dict(), "trial": trial},
         scaling_config=ScalingConfig(
             num_workers=s.num_workers, use_gpu=s.use_gpu,
-            resources_per_worker={"CPU": s.cpus_per_worker, **({"GPU": 1} if s.use_gpu else {})}),
+            resources_per_worker={"CPU": s.cpus_per_worker, **({"GPU": 1} if s.use_gpu else {})},
+            placement_strategy=s.placement_strategy),
         run_config=RunConfig(
             # Named after the job (never a timestamp): a restarted job finds its checkpoints and resumes.
             name=layout.train_name,
@@ -57,25 +59,55 @@ def build_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None)
     )
 
 
+# The last line of a Python traceback: "OSError: When resolving region for bucket 'b': ...".
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt): .+$", re.M)
+
+
+def _one_line(error: BaseException) -> str:
+    """A worker's failure as one line: the traceback's last exception line (Ray ships the worker's
+    traceback as text), else the message's first line."""
+    text = str(error).strip()
+    lines = _EXCEPTION_LINE.findall(text)
+    return lines[-1] if lines else (text.splitlines() or [type(error).__name__])[0]
+
+
 def failure_message(error: BaseException, spec: JobSpec) -> str:
-    """The error of a failed Ray Train run as a user reads it: a placement that never came names the
-    resources it waited for and what the cluster has; anything else is Ray's own message."""
+    """The error of a failed Ray Train run as a user reads it, in one line per distinct cause: a placement
+    that never came names the resources it waited for and what the cluster has; a worker's failure is
+    its exception's line with the ranks that raised it (never the tracebacks: those are in the log)."""
+    from ray.train import WorkerGroupError
     from ray.train.v2._internal.exceptions import (
         WorkerGroupStartupFailedError,
         WorkerGroupStartupTimeoutError,
     )
 
+    if isinstance(error, WorkerGroupError) and error.worker_failures:
+        causes: dict[str, list[int]] = {}
+        for rank, failure in sorted(error.worker_failures.items()):
+            causes.setdefault(_one_line(failure), []).append(rank)
+        return "; ".join(f"worker rank {', '.join(map(str, ranks))}: {line}" for line, ranks in causes.items())
     cause = getattr(error, "controller_failure", None)
     if not isinstance(cause, WorkerGroupStartupTimeoutError | WorkerGroupStartupFailedError):
-        return str(error)
+        return _one_line(cause or error)
     from cluster import resources
 
     s = spec.scaling
     each = {"CPU": s.cpus_per_worker, **({"GPU": 1} if s.use_gpu else {})}
     have = resources()
-    return (f"scaling: the cluster placed no {s.num_workers} worker(s) of {each} within placement_timeout_s="
-            f"{s.placement_timeout_s} s (it has {have.cpus:g} CPUs, {have.gpus:g} GPUs in all, some held by other "
-            f"runs); Ray: {str(cause).splitlines()[0]}")
+    return (f"scaling: the cluster placed no {s.num_workers} worker(s) of {each} ({s.placement_strategy}) within "
+            f"placement_timeout_s={s.placement_timeout_s} s (it has {have.nodes} node(s), {have.cpus:g} CPUs, "
+            f"{have.gpus:g} GPUs in all, some held by other runs); Ray: {str(cause).splitlines()[0]}")
+
+
+def fit_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None) -> tuple[Any, str | None]:
+    """Run `spec`'s TorchTrainer: (Ray's Result, None), or (None, failure_message) when training failed
+    (Ray Train raises once the failure policy gives up)."""
+    from ray.train import TrainingFailedError
+
+    try:
+        return build_trainer(spec, trial=trial, callbacks=callbacks).fit(), None
+    except TrainingFailedError as exc:
+        return None, failure_message(exc, spec)
 
 
 def run_train(spec: JobSpec) -> TrainResult:
@@ -84,12 +116,13 @@ def run_train(spec: JobSpec) -> TrainResult:
         raise SpecError(f"kind: run_train needs 'train', got {spec.kind!r}")
     check_spec(spec)
     check_resources(spec)
-    result = build_trainer(spec).fit()
+    result, error = fit_trainer(spec)
     layout = RunLayout.of(spec)
     history = storage.read_json(layout.metrics, [])
+    checkpoint = result.checkpoint if result is not None else None
     return TrainResult(
-        metrics=history[-1] if history else (result.metrics or {}),
-        checkpoint_path=result.checkpoint.path if result.checkpoint else None,
+        metrics=history[-1] if history else ((result.metrics or {}) if result is not None else {}),
+        checkpoint_path=storage.uri_in(spec.storage_path, checkpoint.path) if checkpoint else None,
         run_dir=layout.root,
-        error=failure_message(result.error, spec) if result.error else None,
+        error=error,
     )

@@ -19,7 +19,7 @@ from jobs.run import storage
 from jobs.run.checks import check_resources, check_spec
 from jobs.run.layout import RunLayout, latest_checkpoint
 from jobs.run.search import apply_params, best_trial, is_grid, search_space
-from jobs.run.train import build_trainer, failure_message
+from jobs.run.train import fit_trainer
 
 
 @dataclass
@@ -63,11 +63,11 @@ def _trial_driver(params: dict[str, Any], spec: dict[str, Any]) -> None:
     spec = JobSpec.from_dict(apply_params(spec, params))
     # Known while the trial runs (the dashboard's Trials page), not only from the table at the end.
     storage.write_json(RunLayout.of(spec, trial).params, params)
-    result = build_trainer(spec, trial=trial, callbacks=[TuneReportCallback()]).fit()
-    error = failure_message(result.error, spec) if result.error else None
+    result, error = fit_trainer(spec, trial=trial, callbacks=[TuneReportCallback()])
+    checkpoint = result.checkpoint if result is not None else None
     storage.write_json(RunLayout.of(spec, trial).result, {
         "params": params,
-        "checkpoint": result.checkpoint.path if result.checkpoint else None,
+        "checkpoint": storage.uri_in(spec.storage_path, checkpoint.path) if checkpoint else None,
         "error": error,
     })
     if error:

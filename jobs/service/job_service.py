@@ -144,7 +144,6 @@ class JobService:
         paths.under_roots("storage_path", spec.storage_path, self.config.storage_roots)
         paths.under_roots("data.path", spec.data.path, self.config.data_roots)
         spec = spec.with_absolute_paths()
-        paths.check_creatable_dir("storage_path", spec.storage_path)
         return check_spec(spec, data=True, resources=self._resources())
 
     def _resources(self):
@@ -153,7 +152,7 @@ class JobService:
         snap = self.cluster()
         if not any(n.alive for n in snap.nodes):
             return None  # Ray has not reported its nodes yet: the driver checks again before training
-        return ClusterResources(nodes=len(snap.nodes), cpus=snap.cpus, gpus=snap.gpus, free_cpus=0, free_gpus=0)
+        return ClusterResources(nodes=sum(n.alive for n in snap.nodes), cpus=snap.cpus, gpus=snap.gpus, free_cpus=0, free_gpus=0)
 
     def cluster(self) -> ClusterSnapshot:
         now = time.monotonic()
@@ -250,9 +249,12 @@ class JobService:
         if rj.status == "SUCCEEDED":
             self._transition(rec.id, "SUCCEEDED", from_states=WITH_RAY, result=run_readers.read_result(rec.run_dir))
         elif rj.status == "FAILED":
-            reason = failure_reason(rj.message)
+            result = run_readers.read_result(rec.run_dir)
+            # The driver's own account (a worker's error, a placement that never came) says more than Ray's
+            # "entrypoint command failed with exit code 1"; Ray's message where the driver wrote none.
+            reason = (result or {}).get("error") or failure_reason(rj.message)
             self._transition(rec.id, "FAILED", from_states=WITH_RAY, reason=reason.splitlines()[0][:200],
-                             error=reason, result=run_readers.read_result(rec.run_dir))
+                             error=reason, result=result)
         elif rj.status == "STOPPED":
             why = "cancelled by request" if rec.cancel_requested else "stopped in Ray outside the service"
             self._transition(rec.id, "CANCELLED", from_states=WITH_RAY, reason=why)

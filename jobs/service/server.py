@@ -275,7 +275,8 @@ class JobServicer(pb_grpc.JobServiceServicer):
     def DescribeCluster(self, request: pb.DescribeClusterRequest, context) -> pb.ClusterInfo:
         snap, counts = self.service.describe()
         nodes = [pb.Node(node_id=n.node_id, ip=n.ip, alive=n.alive, is_head=n.is_head, cpus=n.cpus,
-                         cpus_used=n.cpus_used, gpus=n.gpus, gpus_used=n.gpus_used) for n in snap.nodes]
+                         cpus_used=n.cpus_used, gpus=n.gpus, gpus_used=n.gpus_used, resources=n.resources)
+                 for n in snap.nodes]
         alive = [n for n in snap.nodes if n.alive]
         return pb.ClusterInfo(
             address=self.service.ray.address, ray_version=snap.ray_version, nodes=nodes, cpus=snap.cpus,

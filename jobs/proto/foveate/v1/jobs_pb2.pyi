@@ -327,7 +327,14 @@ class DescribeClusterRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("node_id", "ip", "alive", "is_head", "cpus", "cpus_used", "gpus", "gpus_used")
+    __slots__ = ("node_id", "ip", "alive", "is_head", "cpus", "cpus_used", "gpus", "gpus_used", "resources")
+    class ResourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     ALIVE_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +343,7 @@ class Node(_message.Message):
     CPUS_USED_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
     GPUS_USED_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     ip: str
     alive: bool
@@ -344,7 +352,8 @@ class Node(_message.Message):
     cpus_used: float
     gpus: float
     gpus_used: float
-    def __init__(self, node_id: _Optional[str] = ..., ip: _Optional[str] = ..., alive: _Optional[bool] = ..., is_head: _Optional[bool] = ..., cpus: _Optional[float] = ..., cpus_used: _Optional[float] = ..., gpus: _Optional[float] = ..., gpus_used: _Optional[float] = ...) -> None: ...
+    resources: _containers.ScalarMap[str, float]
+    def __init__(self, node_id: _Optional[str] = ..., ip: _Optional[str] = ..., alive: _Optional[bool] = ..., is_head: _Optional[bool] = ..., cpus: _Optional[float] = ..., cpus_used: _Optional[float] = ..., gpus: _Optional[float] = ..., gpus_used: _Optional[float] = ..., resources: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class ClusterInfo(_message.Message):
     __slots__ = ("address", "ray_version", "nodes", "cpus", "cpus_used", "gpus", "gpus_used", "queued_jobs", "running_jobs", "max_running")

@@ -106,16 +106,18 @@ class OptimSpec(_message.Message):
     def __init__(self, optimizer: _Optional[str] = ..., lr: _Optional[float] = ..., weight_decay: _Optional[float] = ..., momentum: _Optional[float] = ..., schedule: _Optional[str] = ..., step_every: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., grad_clip: _Optional[float] = ..., alternate_every: _Optional[int] = ..., attention_init_steps: _Optional[int] = ..., eval_samples: _Optional[int] = ..., mixed_precision: _Optional[bool] = ...) -> None: ...
 
 class ScalingSpec(_message.Message):
-    __slots__ = ("num_workers", "use_gpu", "cpus_per_worker", "placement_timeout_s")
+    __slots__ = ("num_workers", "use_gpu", "cpus_per_worker", "placement_timeout_s", "placement_strategy")
     NUM_WORKERS_FIELD_NUMBER: _ClassVar[int]
     USE_GPU_FIELD_NUMBER: _ClassVar[int]
     CPUS_PER_WORKER_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_STRATEGY_FIELD_NUMBER: _ClassVar[int]
     num_workers: int
     use_gpu: bool
     cpus_per_worker: float
     placement_timeout_s: int
-    def __init__(self, num_workers: _Optional[int] = ..., use_gpu: _Optional[bool] = ..., cpus_per_worker: _Optional[float] = ..., placement_timeout_s: _Optional[int] = ...) -> None: ...
+    placement_strategy: str
+    def __init__(self, num_workers: _Optional[int] = ..., use_gpu: _Optional[bool] = ..., cpus_per_worker: _Optional[float] = ..., placement_timeout_s: _Optional[int] = ..., placement_strategy: _Optional[str] = ...) -> None: ...
 
 class CheckpointSpec(_message.Message):
     __slots__ = ("keep", "score", "mode", "max_failures")
