@@ -42,7 +42,8 @@ def _record(state_dir: Path, name: str) -> Path:
     return state_dir / "nodes" / f"{name}.json"
 
 
-def _alive(pid: int) -> bool:
+def running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -92,7 +93,7 @@ def node(name: str, state_dir: str | Path | None = None) -> NodeProcess | None:
     if not f.exists():
         return None
     rec = NodeProcess(**json.loads(f.read_text()))
-    return rec if _alive(rec.pid) else None
+    return rec if running(rec.pid) else None
 
 
 def kill(name: str, state_dir: str | Path | None = None) -> list[int]:
@@ -118,7 +119,7 @@ def leave(name: str, state_dir: str | Path | None = None, timeout: float = 30.0)
     if rec is not None:
         os.kill(rec.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(rec.pid) and time.monotonic() < deadline:
+        while running(rec.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         for pid in _session_pids(rec.pid):
             with contextlib.suppress(ProcessLookupError):

@@ -8,6 +8,7 @@ a local directory or a pyarrow URI):
         driver.log                              the driver's log (a place kept for it)
         result.json                             the driver's result (TrainResult or TuneResult as a dict)
         metrics.json                            train: one dict per reported epoch (rank 0 rewrites it)
+        resumes.json                            train: each resume from a checkpoint after a failure (epoch, time)
         attention/epoch=NNNN.parquet            train: the attention record of each epoch
         checkpoint_*/state.pt                   train: Ray Train's checkpoints (weights, optimisers, spec)
         trials/TRIAL/metrics.json               tune: the same per trial ...
@@ -41,6 +42,7 @@ SPEC = "spec.json"
 DRIVER_LOG = "driver.log"
 RESULT = "result.json"
 METRICS = "metrics.json"
+RESUMES = "resumes.json"
 ATTENTION = "attention"
 TRIALS = "trials"
 TRIALS_TABLE = "trials.parquet"
@@ -162,6 +164,11 @@ class RunLayout:
     @property
     def result(self) -> str:
         return storage.join(self.dir, RESULT)
+
+    @property
+    def resumes(self) -> str:
+        """Each time the run's workers resumed from a checkpoint (after a worker or node was lost)."""
+        return storage.join(self.dir, RESUMES)
 
     @property
     def params(self) -> str:

@@ -54,6 +54,16 @@ def read_result(run_dir: str) -> dict[str, Any] | None:
         return None
 
 
+def resume_note(result: dict[str, Any] | None) -> str:
+    """What the run's resumes say, for the job's history: 'resumed 1 time from a checkpoint after losing
+    workers: at epoch 3 (checkpoint of epoch 2)'; "" when it never resumed."""
+    resumes = (result or {}).get("resumes") or []
+    if not resumes:
+        return ""
+    where = ", ".join(f"at epoch {r['epoch']} (checkpoint of epoch {r['from_checkpoint_epoch']})" for r in resumes)
+    return f"resumed {len(resumes)} time{'s' if len(resumes) != 1 else ''} from a checkpoint after losing workers: {where}"
+
+
 def driver_log(run_dir: str) -> str:
     """The driver's log kept in the run directory (jobs/run/driver_log.py); "" when there is none yet."""
     fs, path = storage.resolve(RunLayout.at(run_dir).driver_log)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.api.spec import JobSpec, SpecError
@@ -24,6 +24,8 @@ class TrainResult:
     checkpoint_path: str | None
     run_dir: str
     error: str | None = None
+    # Each resume from a checkpoint after workers were lost (RunLayout.resumes): epoch, from_checkpoint_epoch.
+    resumes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def build_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None):
@@ -125,4 +127,5 @@ def run_train(spec: JobSpec) -> TrainResult:
         checkpoint_path=storage.uri_in(spec.storage_path, checkpoint.path) if checkpoint else None,
         run_dir=layout.root,
         error=error,
+        resumes=storage.read_json(layout.resumes, []),
     )

@@ -247,7 +247,9 @@ class JobService:
             started = rj.start_time_ms / 1000 if rj.start_time_ms else time.time()
             self._transition(rec.id, "RUNNING", from_states=("PENDING",), started=started)
         if rj.status == "SUCCEEDED":
-            self._transition(rec.id, "SUCCEEDED", from_states=WITH_RAY, result=run_readers.read_result(rec.run_dir))
+            result = run_readers.read_result(rec.run_dir)
+            self._transition(rec.id, "SUCCEEDED", from_states=WITH_RAY, result=result,
+                             reason=run_readers.resume_note(result))
         elif rj.status == "FAILED":
             result = run_readers.read_result(rec.run_dir)
             # The driver's own account (a worker's error, a placement that never came) says more than Ray's
