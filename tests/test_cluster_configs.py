@@ -84,3 +84,42 @@ def test_raycluster_gpu_workers_and_token_auth(raycluster):
         env = {e["name"]: e for e in c["env"]}
         assert env["RAY_AUTH_MODE"]["value"] == "token"
         assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "foveate-ray-token"
+
+
+def _kuberay_schema(version: str) -> dict:
+    """The RayCluster CRD's v1 openAPIV3Schema of KubeRay `version` (vendored: tests/data/kuberay/)."""
+    import gzip
+
+    path = Path(__file__).parent / "data" / "kuberay" / f"ray.io_rayclusters-{version}.yaml.gz"
+    assert path.exists(), f"no vendored CRD for KubeRay {version} (tests/data/kuberay/README.md)"
+    crd = yaml.safe_load(gzip.decompress(path.read_bytes()))
+    return next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
+
+
+def test_raycluster_validates_against_the_crd_of_the_kuberay_it_names(raycluster):
+    schema = _kuberay_schema(raycluster["metadata"]["labels"]["foveate.dev/kuberay-version"])
+    jsonschema.validate(raycluster, schema)  # what `kubectl apply` checks against that operator's CRD
+
+
+def test_the_crd_check_can_fail(raycluster):
+    schema = _kuberay_schema(raycluster["metadata"]["labels"]["foveate.dev/kuberay-version"])
+    bad = copy.deepcopy(raycluster)
+    bad["spec"]["workerGroupSpecs"][0]["minReplicas"] = "one"  # an integer field
+    with pytest.raises(jsonschema.ValidationError, match="minReplicas|'one'"):
+        jsonschema.validate(bad, schema)
+    bad = copy.deepcopy(raycluster)
+    bad["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] = 0  # map[string]string
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+@pytest.mark.parametrize("name", ["aws-gpu.yaml", "kuberay-raycluster.yaml"])
+def test_each_config_names_the_serve_command_the_readme_documents(name):
+    """The command in the config's header is the README's, word for word up to the token file's place."""
+    import re
+
+    text = (CONFIGS / name).read_text()
+    readme = (CONFIGS.parents[1] / "README.md").read_text()
+    command = re.search(r"^#\s+(foveate serve --address \S+ --ray-token-file)", text, re.M)
+    assert command, name
+    assert command.group(1) in readme, f"the README does not document `{command.group(1)}` ({name})"
