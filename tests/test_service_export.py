@@ -232,7 +232,7 @@ def test_a_checkpoint_the_exporter_cannot_load_is_an_export_failure_with_its_las
 
 
 @pytest.mark.parametrize("run_dir, says", [
-    ("s3://bucket/runs/job-x", "export needs a local run directory"),
+    ("s3://bucket/runs/job-x", "cannot export into its run directory: storage_path: must lie under one of"),
     ("/etc/job-x", "cannot export into its run directory: storage_path: must lie under one of"),
     (f"{tempfile.gettempdir()}/foveate-no-such-run", "no longer exists"),
 ])

@@ -142,6 +142,14 @@ def test_a_spread_job_runs_one_worker_per_node_with_everything_in_the_bucket(clu
     # The service reads it all back from the bucket.
     assert client.attention(job.id, epoch=1).num_rows == 4
     assert "result:" in "".join(client.logs(job.id))
+    # Its model exported through the service, kept with the run in the bucket.
+    name, card, data = client.export_model(job.id, "onnx")
+    import onnx
+
+    assert name == "model-mean.onnx" and onnx.load_from_string(data).graph.input[0].name == "images"
+    assert max(card["parity"]["max_relative_difference"].values()) <= 1e-4
+    assert {f"runs/{job.id}/export/model-mean.onnx", f"runs/{job.id}/export/model-mean.onnx.card.json"} <= set(
+        s3.keys(BUCKET, f"runs/{job.id}/export/"))
 
 
 def test_a_search_writes_its_trials_to_the_bucket(cluster, service):

@@ -70,3 +70,19 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
     infos = fs.get_file_info(pafs.FileSelector(path))
     names = sorted(i.base_name for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(suffix))
     return [join(uri, n) for n in names]
+
+
+def exists(uri: str) -> bool:
+    """Whether `uri` names a file."""
+    fs, path = resolve(uri)
+    return fs.get_file_info(path).type == pafs.FileType.File
+
+
+def copy_file(src: str, dst: str) -> None:
+    """Copy one file between any two places (local path or URI), replacing `dst` whole."""
+    src_fs, src_path = resolve(src)
+    dst_fs, dst_path = resolve(dst)
+    dst_fs.create_dir(dst_path.rsplit("/", 1)[0], recursive=True)
+    tmp = dst_path + ".tmp"
+    pafs.copy_files(src_path, tmp, source_filesystem=src_fs, destination_filesystem=dst_fs)
+    dst_fs.move(tmp, dst_path)

@@ -1,6 +1,8 @@
 """Model export in the job service: a SUCCEEDED job's model as an ONNX or TorchScript file and its model
 card, built by `python -m jobs.run.export` in a subprocess (the service process never imports torch) and
-kept in the run directory (`RunLayout.export`), so a second request sends the same file at once.
+kept in the run directory (`RunLayout.export`), so a second request sends the same file at once. A run
+on object storage (s3://, gs://) is exported here into a local cache (`cache_dir`), uploaded to its
+export/ directory in the bucket, and sent from the cache; a later service finds it in the bucket.
 
     exporter = Exporter(timeout_s=600, storage_roots=config.storage_roots)
     exported = exporter.export(rec, ExportRequest("onnx", samples=0))   # Exported(path, card_json)
@@ -33,6 +35,7 @@ import jobs
 from jobs.api import paths
 from jobs.api.exports import ExportRequest, card_path
 from jobs.api.spec import SpecError
+from jobs.run import storage
 from jobs.run.layout import RunLayout
 from jobs.service.catalog import JobRecord
 from jobs.service.outputs import JobStateError
@@ -86,10 +89,13 @@ class Exporter:
     """Exports of finished jobs' models, each built once (see the module docstring); `timeout_s` bounds
     one export, `storage_roots` are the only places an export is written (inside the job's run directory)."""
 
-    def __init__(self, timeout_s: float, storage_roots: tuple[str, ...], python: str = sys.executable):
+    def __init__(self, timeout_s: float, storage_roots: tuple[str, ...], python: str = sys.executable,
+                 cache_dir: str | None = None):
         self.timeout_s = timeout_s
         self.storage_roots = storage_roots
         self.python = python
+        # Local copies of exports of runs on object storage (the file a stream is sent from).
+        self.cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), f"foveate-exports-{os.getuid()}")
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}  # target path -> the export building it; gone once it ends
 
@@ -98,7 +104,9 @@ class Exporter:
         JobStateError (FAILED_PRECONDITION) for a job that has not succeeded or whose run directory this
         service cannot write; ExportRefused, ExportFailed, ExportTimedOut from the exporter."""
         run_dir = self._run_dir(rec)
-        target = RunLayout.at(run_dir).export(request.file_name)
+        kept = RunLayout.at(run_dir).export(request.file_name)  # where the export is kept with the run
+        # The file the exporter writes and the stream reads: local, for a run on object storage a cache copy.
+        target = os.path.join(self.cache_dir, rec.id, request.file_name) if paths.is_uri(run_dir) else kept
         with self._lock:
             flight = self._flights.get(target)
             leader = flight is None
@@ -111,7 +119,12 @@ class Exporter:
             assert flight.result is not None
             return flight.result
         try:
-            flight.result = cached(target) or self._build(rec.id, run_dir, request, target)
+            flight.result = cached(target) or (self._fetch(kept, target) if kept != target else None) \
+                or self._build(rec.id, run_dir, request, target)
+            if kept != target and not storage.exists(kept):
+                # Card first, model last: a model present in the bucket means both are whole (as here).
+                storage.copy_file(card_path(target), card_path(kept))
+                storage.copy_file(target, kept)
             return flight.result
         except BaseException as exc:
             flight.error = exc
@@ -125,17 +138,30 @@ class Exporter:
         """The job's run directory, if an export may be written there; else JobStateError saying why."""
         if rec.state != "SUCCEEDED":
             raise JobStateError(f"job {rec.id} is {rec.state}; only a SUCCEEDED job has a model to export")
-        if paths.is_uri(rec.run_dir):
-            # The exporter reads the checkpoint and writes the file with local file APIs; an object store
-            # would need a download and an upload around it, which this service does not do yet.
-            raise JobStateError(f"job {rec.id}: export needs a local run directory; its run directory is {rec.run_dir}")
         try:  # a job finished under an earlier service's roots: nothing is written outside these
             paths.under_roots("storage_path", rec.run_dir, self.storage_roots)
         except SpecError as exc:
             raise JobStateError(f"job {rec.id}: cannot export into its run directory: {exc}") from None
-        if not os.path.isdir(rec.run_dir):
+        if paths.is_uri(rec.run_dir):
+            try:
+                found = storage.exists(RunLayout.at(rec.run_dir).result)
+            except OSError as exc:
+                raise JobStateError(f"job {rec.id}: cannot read its run directory {rec.run_dir}: "
+                                    f"{str(exc).splitlines()[0]}") from None
+            if not found:
+                raise JobStateError(f"job {rec.id}: its run directory {rec.run_dir} holds no result any more")
+        elif not os.path.isdir(rec.run_dir):
             raise JobStateError(f"job {rec.id}: its run directory {rec.run_dir} no longer exists")
         return rec.run_dir
+
+    @staticmethod
+    def _fetch(kept: str, target: str) -> Exported | None:
+        """The export kept in the bucket (by an earlier service, say), copied into the cache; None if absent."""
+        if not (storage.exists(kept) and storage.exists(card_path(kept))):
+            return None
+        storage.copy_file(card_path(kept), card_path(target))
+        storage.copy_file(kept, target)
+        return cached(target)
 
     def _build(self, job_id: str, run_dir: str, request: ExportRequest, target: str) -> Exported:
         export_dir = os.path.dirname(target)

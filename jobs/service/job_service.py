@@ -16,6 +16,7 @@ FAILED_PRECONDITION, ClusterUnavailable → UNAVAILABLE (and the export errors o
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import threading
 import time
@@ -83,7 +84,10 @@ class JobService:
         self._thread: threading.Thread | None = None
         self._cluster: tuple[float, ClusterSnapshot] | None = None
         self._strays: set[str] = set()  # final here, alive in Ray: being stopped, still taking a slot
-        self.exporter = Exporter(config.export_timeout_s, config.storage_roots)
+        # Exports of runs on object storage are cached beside the catalog (the temp dir for a bare file name).
+        db_dir = os.path.dirname(os.path.expanduser(config.db_path))
+        self.exporter = Exporter(config.export_timeout_s, config.storage_roots,
+                                 cache_dir=os.path.join(db_dir, "export-cache") if db_dir else None)
 
     # ----------------------------------------------------------------------------- lifecycle
 
