@@ -15,6 +15,8 @@ from jobs.api.spec import SpecError
 HOME = os.path.realpath(os.path.expanduser("~"))
 ME = pwd.getpwuid(os.getuid()).pw_name
 
+pytest_plugins = ["s3_harness"]
+
 
 # ------------------------------------------------------------------------------------------ meaning
 
@@ -130,10 +132,15 @@ def test_roots_are_made_absolute_once_and_must_be_given(tmp_path, monkeypatch):
         paths.roots("--storage-root", ["hdfs://nn/runs"])
 
 
-def test_a_file_in_the_way_of_a_directory_is_named(tmp_path):
+def test_a_file_in_the_way_of_a_directory_is_named(tmp_path, s3, monkeypatch):
+    for k, v in s3.env.items():
+        monkeypatch.setenv(k, v)
     (tmp_path / "f").write_text("x")
     paths.check_creatable_dir("storage_path", str(tmp_path / "new" / "deeper"))
-    paths.check_creatable_dir("storage_path", "s3://bucket/runs")
+    s3.bucket("bucket")
+    paths.check_creatable_dir("storage_path", "s3://bucket/runs")  # an object store: its bucket answers
+    with pytest.raises(SpecError, match=r"^storage_path: s3://nobucket/runs: no bucket 'nobucket'"):
+        paths.check_creatable_dir("storage_path", "s3://nobucket/runs")
     with pytest.raises(SpecError, match=rf"^storage_path: {tmp_path / 'f'} is a file, not a directory"):
         paths.check_creatable_dir("storage_path", str(tmp_path / "f" / "job"))
 

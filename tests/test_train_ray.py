@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -83,41 +82,6 @@ def test_restarted_run_resumes_from_its_last_checkpoint(ray_session, datasets, t
     trained = load_trained(result.run_dir)
     assert trained.epoch == 2 and trained.checkpoint.startswith(result.checkpoint_path)
     assert trained.metrics["epoch"] == 2 and trained.spec.optim.epochs == 3
-
-
-def _kill_a_worker_after_first_epoch(spec: JobSpec, killed: list[int]) -> None:
-    """SIGKILL one Ray Train worker process as soon as the run has reported its first epoch."""
-    import ray
-    from ray.util.state import list_actors
-
-    # This session's dashboard by address: auto-detection fails when another Ray runs on the machine.
-    dashboard = "http://" + ray._private.worker._global_node.webui_url
-    uri = RunLayout.of(spec).metrics
-    deadline = time.time() + 240
-    pids: list[int] = []
-    while time.time() < deadline and not pids:  # find the workers while they start
-        pids = [a.pid for a in list_actors(address=dashboard, filters=[("state", "=", "ALIVE")], detail=True)
-                if "RayTrainWorker" in a.class_name and a.pid]
-        time.sleep(0.2)
-    while time.time() < deadline and not storage.read_json(uri, []):
-        time.sleep(0.05)
-    for pid in pids[:1]:
-        os.kill(pid, signal.SIGKILL)
-        killed.append(pid)
-
-
-def test_killed_worker_restarts_from_checkpoint_and_finishes(ray_session, datasets, tmp_path):
-    spec = _spec(datasets, tmp_path, name="failover", optim={"epochs": 8},
-                 checkpoint={"max_failures": 2}, data={"max_train_samples": 64})
-    killed: list[int] = []
-    killer = threading.Thread(target=_kill_a_worker_after_first_epoch, args=(spec, killed))
-    killer.start()
-    result = run_train(spec)
-    killer.join()
-    assert killed, "no Ray Train worker was found to kill"
-    assert result.error is None and result.metrics["epoch"] == 7
-    epochs = [h["epoch"] for h in storage.read_json(RunLayout.of(spec).metrics)]
-    assert epochs == list(range(8))
 
 
 def test_unplaceable_scaling_is_refused_before_ray_waits(ray_session, datasets, tmp_path):

@@ -91,9 +91,9 @@ def service(cluster):
     _stop(holder["proc"])
 
 
-def _spec(epochs: int, **scaling) -> dict:
+def _spec(epochs: int, train: int = 0, **scaling) -> dict:
     return {"kind": "train", "model": {"name": "ram-cluttered60", "overrides": {"num_glimpses": 2}},
-            "data": {"path": f"s3://{BUCKET}/data/c60", "probe_count": 4},
+            "data": {"path": f"s3://{BUCKET}/data/c60", "probe_count": 4, "max_train_samples": train},
             "optim": {"batch_size": 32, "epochs": epochs}, "scaling": {"num_workers": 2, **scaling},
             "checkpoint": {"max_failures": 2}, "storage_path": f"s3://{BUCKET}/runs"}
 
@@ -127,7 +127,7 @@ def test_cluster_status_shows_both_nodes_with_their_resources(cluster, service):
 def test_a_spread_job_runs_one_worker_per_node_with_everything_in_the_bucket(cluster, service):
     head, _, s3, _ = cluster
     client = service["client"]
-    job = client.submit(_spec(2, placement_strategy="STRICT_SPREAD"))
+    job = client.submit(_spec(2, train=256, placement_strategy="STRICT_SPREAD"))
     assert job.run_dir == f"s3://{BUCKET}/runs/{job.id}"
     done = wait_for(client, job.id, ("SUCCEEDED",), timeout=300)
     api = RayJobsAPI(head.dashboard_url, head.token())
@@ -155,7 +155,7 @@ def test_a_spread_job_runs_one_worker_per_node_with_everything_in_the_bucket(clu
 def test_a_search_writes_its_trials_to_the_bucket(cluster, service):
     _, _, s3, _ = cluster
     client = service["client"]
-    spec = {**_spec(1), "kind": "tune", "scaling": {"num_workers": 1},
+    spec = {**_spec(1, train=64), "kind": "tune", "scaling": {"num_workers": 1},
             "tune": {"space": "none", "params": {"model.num_glimpses": {"grid": [1, 2]}}, "num_trials": 1,
                      "search": "grid", "scheduler": "fifo"}}
     job = client.submit(spec)
