@@ -156,12 +156,12 @@ def test_a_search_writes_its_trials_to_the_bucket(cluster, service):
     _, _, s3, _ = cluster
     client = service["client"]
     spec = {**_spec(1, train=64), "kind": "tune", "scaling": {"num_workers": 1},
-            "tune": {"space": "none", "params": {"model.num_glimpses": {"grid": [1, 2]}}, "num_trials": 1,
+            "tune": {"space": "none", "params": {"model.num_glimpses": {"grid": [2]}}, "num_trials": 1,
                      "search": "grid", "scheduler": "fifo"}}
     job = client.submit(spec)
     wait_for(client, job.id, ("SUCCEEDED",), timeout=300)
     trials = client.trials(job.id)
-    assert trials.complete and len({r.trial for r in trials.rows}) == 2
+    assert trials.complete and len({r.trial for r in trials.rows}) == 1
     keys = s3.keys(BUCKET, f"runs/{job.id}/")
     assert f"runs/{job.id}/trials.parquet" in keys and f"runs/{job.id}/best.json" in keys
 
