@@ -188,8 +188,8 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
             optimizers[name].load_state_dict(state)
         start_epoch, step = resume["epoch"] + 1, resume.get("step", 0)
     if resume and rank == 0:
-        # Ray Train restarted the workers (a worker or its node was lost): kept with the run, so the
-        # result and the job's history can say that it resumed, and from where.
+        # Ray Train restarted the workers (a worker or its node was lost, or the run was restarted): kept
+        # with the run, so the result and the job's history can say that it resumed, and from where.
         files = RunLayout.of(spec, trial)
         storage.write_json(files.resumes, storage.read_json(files.resumes, []) + [
             {"epoch": start_epoch, "from_checkpoint_epoch": resume["epoch"], "time": time.time()}])

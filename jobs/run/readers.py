@@ -55,13 +55,13 @@ def read_result(run_dir: str) -> dict[str, Any] | None:
 
 
 def resume_note(result: dict[str, Any] | None) -> str:
-    """What the run's resumes say, for the job's history: 'resumed 1 time from a checkpoint after losing
-    workers: at epoch 3 (checkpoint of epoch 2)'; "" when it never resumed."""
+    """What the run's resumes say, for the job's history (workers or a node lost, or the run restarted):
+    'resumed 1 time from a checkpoint: at epoch 3 (checkpoint of epoch 2)'; "" when it never resumed."""
     resumes = (result or {}).get("resumes") or []
     if not resumes:
         return ""
     where = ", ".join(f"at epoch {r['epoch']} (checkpoint of epoch {r['from_checkpoint_epoch']})" for r in resumes)
-    return f"resumed {len(resumes)} time{'s' if len(resumes) != 1 else ''} from a checkpoint after losing workers: {where}"
+    return f"resumed {len(resumes)} time{'s' if len(resumes) != 1 else ''} from a checkpoint: {where}"
 
 
 def driver_log(run_dir: str) -> str:
