@@ -96,7 +96,7 @@ TRAINING_ROWS = [
     ["optim.epochs", "optim.batch_size", "optim.lr"],
     ["data.probe_count", "data.max_train_samples", "scaling.num_workers"],
     ["scaling.cpus_per_worker", "scaling.use_gpu", "data.hflip"],
-    ["data.max_shift", "data.min_crop"],
+    ["data.max_shift", "data.min_crop", "scaling.placement_strategy"],
 ]
 ROW_WIDTH = 3
 TUNE_ROW = ["tune.num_trials", "tune.metric", "tune.mode", "tune.scheduler", "tune.search"]

@@ -77,6 +77,8 @@ def test_submit_form_fields_follow_the_models_family(app):
     at.selectbox(key="submit_model").set_value("racnn-zoom").run()
     assert {"submit_racnn_margin", "submit_racnn_scale_sizes", "submit_racnn_optim.alternate_every"} <= keys()
     assert not any(k.startswith("submit_ram_") for k in keys())
+    placement = at.selectbox(key="submit_scaling_placement_strategy")  # from the spec schema's enum
+    assert placement.value == "PACK" and placement.options == ["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"]
     sizes = ", ".join(map(str, model_config("racnn-zoom").scale_sizes))
     assert at.text_input(key="submit_racnn_scale_sizes").proto.placeholder == sizes
     at.selectbox(key="submit_model").set_value("mgcnn-zoom").run()
