@@ -14,11 +14,14 @@ A batch is a dict of tensors (what `jobs.data` yields):
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from attention_models.registry import family_training
 
 
 @dataclass
@@ -120,11 +123,26 @@ class AttentionModel(nn.Module, ABC):
     @property
     def samples_paths(self) -> bool:
         """Whether evaluation samples glimpse paths (RAM, DRAM), which makes a mean path (samples 0) a
-        different answer from a sampled one; read from `path_noise`, the owner of that fact."""
-        try:
-            return bool(self.path_noise(1))
-        except ValueError:
-            return False
+        different answer from a sampled one, and M training rollouts per image possible; the family's
+        `Training` record (its `*_config.py`) owns that fact."""
+        return family_training(self.family).samples_paths
+
+    def lr_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters by learning-rate group (the family's `Training.lr_groups`, the rest in
+        "rest"), each group in `named_parameters()` order; groups without parameters are left out."""
+        training = family_training(self.family)
+        out: dict[str, list[nn.Parameter]] = {}
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                out.setdefault(training.group_of(name), []).append(p)
+        return out
+
+    def set_location_std(self, std: float) -> None:
+        """Anneal the location policy's std (`optim.location_std_end`): the loop sets it each epoch. Only
+        a family that samples paths has one; the rest refuse (the spec check refuses it earlier)."""
+        if not self.samples_paths:
+            raise ValueError(f"optim.location_std_end: {self.family} has no location policy")
+        self.config = dataclasses.replace(self.config, location_std=float(std))
 
     def serving_outputs(self, output) -> dict[str, Tensor]:
         """The named tensors an exported model returns (attention_models/export.py): logits, prediction and

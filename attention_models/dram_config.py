@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attention_models.configs import need, need_int, variant
+from attention_models.configs import Training, need, need_int, variant
 
 FAMILY = "dram"
+# Where its parameters live (named_parameters prefixes), for per-group learning rates; see configs.Training.
+TRAINING = Training(samples_paths=True, lr_groups={"location": ("emission",), "baseline": ("baseline",), "context": ("context",), "glimpse": ("glimpse",), "core": ("lower", "upper"), "classifier": ("classifier",)})
 
 
 @dataclass(frozen=True)

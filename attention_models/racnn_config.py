@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attention_models.configs import check_backbone, need, need_int, variant
+from attention_models.configs import Training, check_backbone, need, need_int, variant
 
 FAMILY = "racnn"
+# Where its parameters live (named_parameters prefixes), for per-group learning rates; see configs.Training.
+TRAINING = Training(samples_paths=False, lr_groups={"apn": ("apns",), "trunk": ("backbones",), "heads": ("classifiers", "fusion")})
 
 
 @dataclass(frozen=True)

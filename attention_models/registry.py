@@ -3,6 +3,7 @@
     list_models()                                      # every registered name, sorted
     model_config("ram-cluttered60", num_glimpses=8)    # its validated config, with overrides
     model_family("ram-cluttered60")                    # "ram"
+    model_training("ram-cluttered60").lr_groups        # {"location": ("location",), ...}
 
 A variant is a family, a config class and the config fields it sets (each family's `*_config.py`);
 overrides replace fields and go through the config's own validation, so a bad override fails with
@@ -16,7 +17,7 @@ import dataclasses
 from typing import Any
 
 from attention_models import dram_config, mgcnn_config, racnn_config, ram_config
-from attention_models.configs import Variant, field_error
+from attention_models.configs import Training, Variant, field_error
 
 
 def _collect(*variant_lists: tuple[Variant, ...]) -> dict[str, Variant]:
@@ -31,6 +32,7 @@ def _collect(*variant_lists: tuple[Variant, ...]) -> dict[str, Variant]:
     return out
 
 
+_TRAINING = {m.FAMILY: m.TRAINING for m in (ram_config, dram_config, racnn_config, mgcnn_config)}
 _REGISTRY = _collect(ram_config.VARIANTS, dram_config.VARIANTS, racnn_config.VARIANTS, mgcnn_config.VARIANTS)
 
 
@@ -42,6 +44,16 @@ def list_models(family: str | None = None) -> list[str]:
 def model_family(name: str) -> str:
     """The family (`ram`, `dram`, `racnn`, `mgcnn`) of a registered variant."""
     return _variant(name).family
+
+
+def family_training(family: str) -> Training:
+    """What family `family` offers the training loop (sampled paths, learning-rate groups): configs.Training."""
+    return _TRAINING[family]
+
+
+def model_training(name: str) -> Training:
+    """`family_training` of the family of variant `name`."""
+    return family_training(model_family(name))
 
 
 def model_config(name: str, **overrides: Any) -> Any:

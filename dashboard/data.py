@@ -20,10 +20,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard import specs
 from jobs.api.client import ClientError, FoveateClient
 from jobs.api.logtext import strip_ansi
 from jobs.api.spec import SpecError
-from jobs.api.spec_proto import spec_dict_from_proto, value_from_proto
+from jobs.api.spec_proto import value_from_proto
 from jobs.api.states import STATES, WITH_RAY, is_final, is_unfinished, kind_name, state_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,7 @@ def job_dict(job: Any) -> dict[str, Any]:
         "best_params": {k: value_from_proto(v) for k, v in job.result.best_params.items()},
         "checkpoint": job.result.checkpoint_path,
         "history": [{"state": state_name(h.state), "time": _ts(h.time), "reason": h.reason} for h in job.history],
-        "spec": spec_dict_from_proto(spec), "eval_samples": spec.optim.eval_samples or 1,
+        "spec": specs.plain(spec), "eval_samples": spec.optim.eval_samples or 1,
     }
 
 

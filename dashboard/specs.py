@@ -7,18 +7,23 @@ from the defaults, which is what the user wrote (a field set to its default valu
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import yaml
 
-from jobs.api.spec import JobSpec, TuneSpec
+from jobs.api.spec import JobSpec, SpecError, TuneSpec
 from jobs.api.spec_proto import spec_dict_from_proto
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 
 
 def plain(spec: pb.JobSpec) -> dict[str, Any]:
-    """The spec message as a plain spec dict in the spec's field order."""
-    return ordered(spec_dict_from_proto(spec))
+    """The spec message as a plain spec dict in the spec's field order, normalised (a message leaves
+    out an empty map such as `optim.lr_scales`; the spec has it, empty)."""
+    d = spec_dict_from_proto(spec)
+    with contextlib.suppress(SpecError):  # one this dashboard's version cannot read is shown as the message has it
+        d = JobSpec.from_dict(d).to_dict()
+    return ordered(d)
 
 
 def _defaults(kind: str) -> dict[str, Any]:

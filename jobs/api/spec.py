@@ -123,9 +123,26 @@ class OptimSpec:
     lr: Float = Field(1e-3, gt=0, title="Learning rate", description="Learning rate.")
     weight_decay: Float = Field(0.0, ge=0, description="Weight decay.")
     momentum: Float = Field(0.9, description="Momentum (sgd only).")
-    schedule: Literal["constant", "cosine", "step"] = Field("constant", description=(
-        "Learning-rate schedule: constant, cosine decay, or x0.1 every `step_every` epochs (step)."))
+    schedule: Literal["constant", "cosine", "step", "exponential", "linear"] = Field("constant", description=(
+        "Learning-rate schedule per epoch (jobs/run/schedules.py): constant; cosine decay to 0; x0.1 every "
+        "`step_every` epochs (step); x`lr_decay` per epoch (exponential); linear decay to 0. Never below `min_lr`."))
     step_every: Int32 = Field(10, ge=1, description="Epochs between x0.1 decays with schedule = step.")
+    lr_decay: Float = Field(0.98, gt=0, le=1, title="Decay per epoch", description=(
+        "Factor applied to the learning rate each epoch with schedule = exponential."))
+    min_lr: Float = Field(0.0, ge=0, title="Learning-rate floor", description=(
+        "The schedule never takes the learning rate below this (before a group's `lr_scales`)."))
+    warmup_epochs: Int32 = Field(0, ge=0, description=(
+        "Epochs of linear warm-up to `lr` before the schedule starts (0 = none)."))
+    lr_scales: dict[Identifier, Float] = Field(default_factory=dict, max_length=MAX_KEYS, title="Group LR scales",
+        description=(
+            "Learning-rate multiplier per parameter group of the model's family (RAM: location, baseline, "
+            "glimpse, core, classifier; RA-CNN: apn, trunk, heads; every family: rest), e.g. {location: 0.1}."))
+    train_samples: Int32 = Field(1, ge=1, le=64, title="Training rollouts", description=(
+        "Glimpse paths per image in a training batch (RAM/DRAM): each image runs M paths side by side, and the "
+        "reward baseline and REINFORCE see all of them. The batch holds batch_size x M episodes."))
+    location_std_end: Float = Field(0.0, ge=0, title="Location std at the end", description=(
+        "Anneal the location policy's std linearly from the model's `location_std` to this over the epochs "
+        "(RAM/DRAM; 0 = keep it fixed)."))
     batch_size: Int32 = Field(64, ge=1, description="Batch size per worker.")
     epochs: Int32 = Field(5, ge=1, description="Number of epochs.")
     seed: Int64 = Field(0, ge=-INT64_MAX - 1, description="Random seed.")
@@ -201,6 +218,8 @@ class JobSpec:
         """The rules across fields; each field's own rules hold by construction, and the model, data and
         cluster are checked by jobs.run.checks.check_spec."""
         _check(bool(self.data.path), "data.path", "must name a dataset directory or URI", self.data.path)
+        _check(self.optim.warmup_epochs < self.optim.epochs, "optim.warmup_epochs",
+               f"must be < optim.epochs ({self.optim.epochs})", self.optim.warmup_epochs)
         if self.kind == "tune":
             _check(self.tune is not None, "tune", "required when kind is 'tune'")
             # Train's local mode (0 workers) reports nothing that Tune's callback can forward.

@@ -124,6 +124,12 @@ def _fill(msg: Message, d: Any, path: str, by_hand: dict[str, Any]) -> None:
             continue
         if where in _BY_HAND:
             by_hand[where] = value
+        elif _scalar_map(field):  # map<string, double> and co.: each value of the map's value type
+            entries = getattr(msg, name)
+            for k, v in _mapping(value, where).items():
+                if not isinstance(k, str):
+                    raise SpecError(f"{where}: keys must be strings, got {k!r}")
+                entries[k] = _scalar(field.message_type.fields_by_name["value"], v, f"{where}.{k}")
         elif field.message_type is not None:
             sub = getattr(msg, name)
             sub.SetInParent()
@@ -160,13 +166,21 @@ def _numbers(d: dict[str, Any], desc: Descriptor) -> dict[str, Any]:
     (so the spec says "must be finite", not "must be a number")."""
     for name, v in d.items():
         field = desc.fields_by_name[name]
-        if isinstance(v, dict) and not field.message_type.GetOptions().map_entry:
+        if isinstance(v, dict) and _scalar_map(field):
+            d[name] = {k: float(x) if isinstance(x, str) else x for k, x in v.items()}
+        elif isinstance(v, dict) and not field.message_type.GetOptions().map_entry:
             _numbers(v, field.message_type)
         elif field.cpp_type == FieldDescriptor.CPPTYPE_INT64:
             d[name] = int(v)
         elif field.cpp_type == FieldDescriptor.CPPTYPE_DOUBLE and isinstance(v, str):
             d[name] = float(v)
     return d
+
+
+def _scalar_map(field: FieldDescriptor) -> bool:
+    """A map whose values are plain scalars (`map<string, double>`), not messages."""
+    entry = field.message_type
+    return entry is not None and entry.GetOptions().map_entry and entry.fields_by_name["value"].message_type is None
 
 
 def _mapping(v: Any, where: str) -> dict[str, Any]:

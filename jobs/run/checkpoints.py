@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import math
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,17 @@ from attention_models.registry import model_config
 from jobs.api.errors import UserError
 from jobs.api.spec import JobSpec
 from jobs.run import storage
-from jobs.run.layout import BEST, CHECKPOINT_PREFIX, CHECKPOINT_STATE, RESULT, RunLayout, latest_checkpoint
+from jobs.run.layout import (
+    BEST,
+    CHECKPOINT_PREFIX,
+    CHECKPOINT_SCORE,
+    CHECKPOINT_STATE,
+    RESULT,
+    RunLayout,
+    checkpoint_score,
+    checkpoints_of,
+    latest_checkpoint,
+)
 
 
 @dataclass
@@ -62,7 +71,8 @@ def find_checkpoint(path: str) -> str:
     for written in (run.result, run.best):  # the driver's result, else (`foveate tune`) the search's best
         if _kind(*storage.resolve(written)) == pafs.FileType.File:
             result = storage.read_json(written, {}) or {}
-            chosen = result.get("checkpoint_path") or result.get("best_checkpoint")
+            # A train run's best epoch by checkpoint.score (else its last), a tune run's best trial's.
+            chosen = result.get("best_checkpoint") or result.get("checkpoint_path")
             if not chosen:
                 raise UserError(f"{path}: the run ended without a checkpoint ({result.get('error') or 'none reported'})")
             return find_checkpoint(chosen)
@@ -103,34 +113,28 @@ def save_checkpoint(train_run: str, state: dict[str, Any], *, keep: int, score: 
     torch.save(state, buffer)
     with fs.open_output_stream(storage.join(where, CHECKPOINT_STATE)) as f:
         f.write(buffer.getvalue())
-    value = (state.get("metrics") or {}).get(score)
-    storage.write_json(storage.join(directory, _SCORE), {"score": value})
+    write_score(directory, state, score)
     _prune(train_run, keep, mode)
     return directory
 
 
-_SCORE = "score.json"  # beside state.pt in a checkpoint save_checkpoint wrote: the value that ranks it
+def write_score(directory: str, state: dict[str, Any], score: str) -> None:
+    """The checkpoint's score.json: its epoch and its value of metric `score`, what ranks it (layout.py)."""
+    metrics = state.get("metrics") or {}
+    storage.write_json(storage.join(directory, CHECKPOINT_SCORE), {"epoch": state.get("epoch"), "score": metrics.get(score)})
 
 
 def _prune(train_run: str, keep: int, mode: str) -> None:
-    fs, where = storage.resolve(train_run)
-    dirs = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(where))
-                  if i.type == pafs.FileType.Directory and i.base_name.startswith(CHECKPOINT_PREFIX))
+    dirs = checkpoints_of(train_run)
     if len(dirs) <= keep:
         return
-
-    def rank(name: str) -> float:
-        value = (storage.read_json(storage.join(train_run, name, _SCORE), {}) or {}).get("score")
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            return -math.inf
-        return value if mode == "max" else -value
-
     # Best first; among equal scores the newer one (Python's sort is stable, so sort newest-first before).
-    ranked = sorted(reversed(dirs), key=rank, reverse=True)
+    ranked = sorted(reversed(dirs), key=lambda c: checkpoint_score(c, mode), reverse=True)
     kept = set(ranked[:keep]) | {dirs[-1]}
-    for name in dirs:
-        if name not in kept:
-            fs.delete_dir(storage.join(where, name))
+    for d in dirs:
+        if d not in kept:
+            fs, where = storage.resolve(d)
+            fs.delete_dir(where)
 
 
 def _as_config_value(value: Any) -> Any:

@@ -22,10 +22,30 @@ def check_model(spec: JobSpec) -> None:
     except (ValueError, TypeError) as exc:
         msg = str(exc)
         raise SpecError(msg if msg.startswith("model") else f"model.{msg}") from None
+    check_training(spec)
     if spec.kind == "tune":
         from jobs.run.search import search_space
 
         search_space(spec)
+
+
+def check_training(spec: JobSpec) -> None:
+    """The optimisation fields that depend on the model's family: rollouts and a location-std schedule
+    need a family that samples glimpse paths, and each learning-rate scale a group the family has."""
+    from attention_models.registry import model_family, model_training
+
+    training, family, o = model_training(spec.model.name), model_family(spec.model.name), spec.optim
+    if not training.samples_paths:
+        if o.train_samples > 1:
+            raise SpecError(f"optim.train_samples: {family} has no glimpse paths to sample (one forward pass "
+                            f"per image); must be 1, got {o.train_samples}")
+        if o.location_std_end:
+            raise SpecError(f"optim.location_std_end: {family} has no location policy; must be 0, "
+                            f"got {o.location_std_end}")
+    unknown = sorted(set(o.lr_scales) - set(training.group_names()))
+    if unknown:
+        raise SpecError(f"optim.lr_scales: {family} has no parameter group {unknown[0]!r}; "
+                        f"its groups: {', '.join(training.group_names())}")
 
 
 def check_data(spec: JobSpec) -> dict[str, Any]:

@@ -11,6 +11,7 @@ a local directory or a pyarrow URI):
         resumes.json                            train: each resume from a checkpoint after a failure (epoch, time)
         attention/epoch=NNNN.parquet            train: the attention record of each epoch
         checkpoint_*/state.pt                   train: Ray Train's checkpoints (weights, optimisers, spec)
+        checkpoint_*/score.json                 ... each with its epoch and the checkpoint.score that ranks it
         trials/TRIAL/metrics.json               tune: the same per trial ...
         trials/TRIAL/attention/...              ... its attention records ...
         trials/TRIAL/params.json                ... the parameters it was given (written as it starts) ...
@@ -52,7 +53,8 @@ PLACEMENT_GROUP = "placement_group.json"
 TUNER_SUFFIX = "-tuner"
 EXPORT = "export"
 CHECKPOINT_PREFIX = "checkpoint_"  # Ray Train names its checkpoint directories checkpoint_<timestamp>
-CHECKPOINT_STATE = "state.pt"  # the one file in each checkpoint directory (jobs/run/loop.py writes it)
+CHECKPOINT_STATE = "state.pt"  # the weights and co. in each checkpoint directory (jobs/run/loop.py writes it)
+CHECKPOINT_SCORE = "score.json"  # beside it: {"epoch": E, "score": value of checkpoint.score}
 DEFAULT_NAME = "run"  # a spec without a name (the CLI and the service always give one)
 _RECORD = re.compile(r"epoch=(\d+)\.parquet")
 
@@ -63,15 +65,38 @@ def record_name(epoch: int) -> str:
 
 
 def latest_checkpoint(train_run: str) -> str | None:
-    """The newest `checkpoint_*` directory of a Ray Train run (their names sort by time), or None."""
+    """The newest `checkpoint_*` directory of a Ray Train run, or None."""
+    found = checkpoints_of(train_run)
+    return found[-1] if found else None
+
+
+def checkpoints_of(train_run: str) -> list[str]:
+    """The `checkpoint_*` directories of a Ray Train run, oldest first (their names sort by time)."""
     import pyarrow.fs as pafs
 
     fs, path = storage.resolve(train_run)
     if fs.get_file_info(path).type != pafs.FileType.Directory:
-        return None
-    dirs = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(path))
-                  if i.type == pafs.FileType.Directory and i.base_name.startswith(CHECKPOINT_PREFIX))
-    return storage.join(train_run, dirs[-1]) if dirs else None
+        return []
+    names = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(path))
+                   if i.type == pafs.FileType.Directory and i.base_name.startswith(CHECKPOINT_PREFIX))
+    return [storage.join(train_run, n) for n in names]
+
+
+def checkpoint_score(checkpoint: str, mode: str) -> float:
+    """How good a checkpoint is, higher better whatever `mode` ("max"/"min"): its score.json's score, -inf
+    when it has none (a checkpoint from before scores were kept, or a NaN metric)."""
+    import math
+
+    value = (storage.read_json(storage.join(checkpoint, CHECKPOINT_SCORE), {}) or {}).get("score")
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return -math.inf
+    return value if mode == "max" else -value
+
+
+def best_checkpoint(train_run: str, mode: str) -> str | None:
+    """The best-scoring checkpoint of a Ray Train run (the newest among equals), or None if it has none."""
+    # Python's max keeps the first of equals: scan newest first.
+    return max(reversed(checkpoints_of(train_run)), key=lambda c: checkpoint_score(c, mode), default=None)
 
 
 def record_epoch(path: str) -> int | None:

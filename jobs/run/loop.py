@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import os
 import tempfile
 import time
@@ -24,11 +23,12 @@ import torch
 from torch import Tensor, nn
 
 from attention_models import AttentionModel, create_model, model_config
+from attention_models.configs import REST
 from jobs.api.spec import JobSpec
 from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
 from jobs.data.store import read_split
-from jobs.run import checkpoints, record_files, records, storage
+from jobs.run import checkpoints, record_files, records, schedules, storage
 from jobs.run.checks import check_data
 from jobs.run.layout import CHECKPOINT_STATE, RunLayout, latest_checkpoint
 
@@ -61,26 +61,39 @@ def data_fields(spec: JobSpec, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_optimizers(model: AttentionModel, spec: JobSpec) -> dict[str, torch.optim.Optimizer]:
-    """One optimiser per parameter group, so alternating phases keep separate moment estimates."""
+    """One optimiser per phase group (`parameter_groups`), so alternating phases keep separate moment
+    estimates; inside each, one torch param group per learning-rate group of the family (`lr_groups`),
+    named by its "lr_group" key, which `set_learning_rates` scales by `optim.lr_scales`."""
     o = spec.optim
+    group_of = {id(p): name for name, params in model.lr_groups().items() for p in params}
     out = {}
     for name, params in model.parameter_groups().items():
+        by_group: dict[str, list[nn.Parameter]] = {}
+        for p in params:
+            by_group.setdefault(group_of.get(id(p), REST), []).append(p)
+        groups = [{"params": ps, "lr_group": g, "lr": schedules.group_lr(o, 0, g)} for g, ps in by_group.items()]
         if o.optimizer == "sgd":
-            out[name] = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+            out[name] = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
         elif o.optimizer == "adamw":
-            out[name] = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+            out[name] = torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay)
         else:
-            out[name] = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+            out[name] = torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
     return out
 
 
-def lr_factor(spec: JobSpec, epoch: int) -> float:
-    o = spec.optim
-    if o.schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * epoch / o.epochs))
-    if o.schedule == "step":
-        return 0.1 ** (epoch // o.step_every)
-    return 1.0
+def set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], spec: JobSpec, epoch: int) -> None:
+    """Every param group's learning rate for `epoch`, from the schedule and its group's scale (a checkpoint's
+    optimiser state from before groups were named counts as "rest")."""
+    for opt in optimizers.values():
+        for g in opt.param_groups:
+            g["lr"] = schedules.group_lr(spec.optim, epoch, g.get("lr_group", REST))
+
+
+def repeat_rollouts(batch: dict[str, Tensor], samples: int) -> dict[str, Tensor]:
+    """Each image (and its labels and boxes) `samples` times in a row: (B, ...) -> (B * M, ...), so a
+    sampling family runs M glimpse paths per image in one batch, and its reward baseline and REINFORCE
+    see all of them (`optim.train_samples`). The loss is that of M copies of the batch."""
+    return batch if samples == 1 else {k: v.repeat_interleave(samples, dim=0) for k, v in batch.items()}
 
 
 def _check_finite(total: Tensor, terms: dict[str, Tensor], step: int) -> None:
@@ -206,22 +219,25 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
     val = _cap(read_split(spec.data.path, spec.data.val_split), spec.data.max_val_samples) if rank == 0 else None
     probe = val.subset(np.arange(min(spec.data.probe_count, len(val)))) if val is not None else None
     phases = raw.phases()
-    base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
+    rollouts = spec.optim.train_samples
+    start_std = raw.config.location_std if raw.samples_paths else None
     init_steps = 0 if resume else spec.optim.attention_init_steps
     # Augmentation draws differ per rank (each sees its own shard) and per resume (a new stream).
     augment_rng = torch.Generator().manual_seed(spec.optim.seed * 100_003 + rank * 1_009 + start_epoch)
     metrics: dict[str, float] = {}
 
     for epoch in range(start_epoch, spec.optim.epochs):
-        for name, opt in optimizers.items():
-            for g, lr in zip(opt.param_groups, base_lrs[name]):
-                g["lr"] = lr * lr_factor(spec, epoch)
+        set_learning_rates(optimizers, spec, epoch)
+        if start_std is not None:
+            raw.set_location_std(schedules.location_std(spec.optim, start_std, epoch))
         sums: dict[str, float] = defaultdict(float)
-        seen, t0 = 0, time.perf_counter()
+        seen, episodes, t0 = 0, 0, time.perf_counter()
         batches = iterate_batches(train, spec.optim.batch_size, shuffle=True, seed=spec.optim.seed, epoch=epoch,
                                   drop_last=world_size > 1)
         for batch in itertools.islice(batches, steps_per_epoch):
             batch = _to(augment(batch, augment_rng, spec.data.hflip, spec.data.max_shift, spec.data.min_crop), device)
+            images = batch["image"].shape[0]
+            batch = repeat_rollouts(batch, rollouts)
             phase = phases[(step // spec.optim.alternate_every) % len(phases)] if phases else None
             init = init_steps > 0 and raw.has_attention_init()
             # The init loss reaches only the attention net; DDP would wait forever for the other parameters'
@@ -249,8 +265,9 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
             for name, opt in optimizers.items():
                 if phase is None or name == phase:
                     opt.step()
-            b = batch["image"].shape[0]
-            seen += b
+            b = batch["image"].shape[0]  # episodes: images x rollouts
+            seen += images
+            episodes += b
             for k, v in terms.items():
                 sums[f"train_{k}"] += float(v.detach()) * b
             sums["train_loss"] += float(total.detach()) * b
@@ -259,8 +276,11 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
                     sums[f"train_{k}"] += v * b
             step += 1
         elapsed = time.perf_counter() - t0
-        metrics = {k: v / max(seen, 1) for k, v in sums.items()}
-        metrics.update(epoch=epoch, step=step, images_per_s=seen * world_size / max(elapsed, 1e-9))
+        metrics = {k: v / max(episodes, 1) for k, v in sums.items()}
+        metrics.update(epoch=epoch, step=step, images_per_s=seen * world_size / max(elapsed, 1e-9),
+                       lr=schedules.scheduled_lr(spec.optim, epoch))
+        if start_std is not None:
+            metrics["location_std"] = raw.config.location_std
         state = None
         if rank == 0:
             metrics.update(evaluate(raw, val, spec, device))
@@ -326,6 +346,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             return
         with tempfile.TemporaryDirectory() as d:
             torch.save(state, os.path.join(d, CHECKPOINT_STATE))
+            checkpoints.write_score(d, state, spec.checkpoint.score)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
     fit(spec, report, rank=ctx.get_world_rank(), world_size=world, device=device, wrap=wrap,

@@ -11,7 +11,7 @@ from typing import Any
 from jobs.api.spec import JobSpec, SpecError
 from jobs.run import storage
 from jobs.run.checks import check_resources, check_spec
-from jobs.run.layout import RunLayout
+from jobs.run.layout import RunLayout, best_checkpoint
 from jobs.run.loop import train_loop_per_worker
 
 # Ray Train's worker group startup timeout: its default, or what its environment variable sets.
@@ -26,6 +26,22 @@ class TrainResult:
     error: str | None = None
     # Each resume from a checkpoint after workers were lost (RunLayout.resumes): epoch, from_checkpoint_epoch.
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    # The best epoch by checkpoint.score / checkpoint.mode: its metrics, and its checkpoint (what
+    # `foveate evaluate` and `foveate export` read from the run; `checkpoint_path` is the last epoch's).
+    best_metrics: dict[str, Any] = field(default_factory=dict)
+    best_checkpoint: str | None = None
+
+
+def best_epoch(history: list[dict[str, Any]], score: str, mode: str) -> dict[str, Any]:
+    """The metrics of the best epoch in `history` by `score` ("max"/"min" `mode`; the later among equals,
+    NaN never best); {} for an empty history."""
+    def rank(m: dict[str, Any]) -> float:
+        v = m.get(score)
+        if not isinstance(v, int | float) or not math.isfinite(v):
+            return -math.inf
+        return v if mode == "max" else -v
+
+    return max(reversed(history), key=rank, default={})
 
 
 def build_trainer(spec: JobSpec, trial: str = "", callbacks: list | None = None):
@@ -122,10 +138,13 @@ def run_train(spec: JobSpec) -> TrainResult:
     layout = RunLayout.of(spec)
     history = storage.read_json(layout.metrics, [])
     checkpoint = result.checkpoint if result is not None else None
+    best = best_checkpoint(layout.train_run, spec.checkpoint.mode)
     return TrainResult(
         metrics=history[-1] if history else ((result.metrics or {}) if result is not None else {}),
         checkpoint_path=storage.uri_in(spec.storage_path, checkpoint.path) if checkpoint else None,
         run_dir=layout.root,
         error=error,
         resumes=storage.read_json(layout.resumes, []),
+        best_metrics=best_epoch(history, spec.checkpoint.score, spec.checkpoint.mode),
+        best_checkpoint=storage.uri_in(spec.storage_path, best) if best else None,
     )

@@ -74,7 +74,14 @@ class DataSpec(_message.Message):
     def __init__(self, path: _Optional[str] = ..., train_split: _Optional[str] = ..., val_split: _Optional[str] = ..., probe_count: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., max_val_samples: _Optional[int] = ..., hflip: _Optional[bool] = ..., max_shift: _Optional[int] = ..., min_crop: _Optional[float] = ...) -> None: ...
 
 class OptimSpec(_message.Message):
-    __slots__ = ("optimizer", "lr", "weight_decay", "momentum", "schedule", "step_every", "batch_size", "epochs", "seed", "grad_clip", "alternate_every", "attention_init_steps", "eval_samples", "mixed_precision")
+    __slots__ = ("optimizer", "lr", "weight_decay", "momentum", "schedule", "step_every", "batch_size", "epochs", "seed", "grad_clip", "alternate_every", "attention_init_steps", "eval_samples", "mixed_precision", "lr_decay", "min_lr", "warmup_epochs", "lr_scales", "train_samples", "location_std_end")
+    class LrScalesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +96,12 @@ class OptimSpec(_message.Message):
     ATTENTION_INIT_STEPS_FIELD_NUMBER: _ClassVar[int]
     EVAL_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     MIXED_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    LR_DECAY_FIELD_NUMBER: _ClassVar[int]
+    MIN_LR_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    LR_SCALES_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_STD_END_FIELD_NUMBER: _ClassVar[int]
     optimizer: str
     lr: float
     weight_decay: float
@@ -103,7 +116,13 @@ class OptimSpec(_message.Message):
     attention_init_steps: int
     eval_samples: int
     mixed_precision: bool
-    def __init__(self, optimizer: _Optional[str] = ..., lr: _Optional[float] = ..., weight_decay: _Optional[float] = ..., momentum: _Optional[float] = ..., schedule: _Optional[str] = ..., step_every: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., grad_clip: _Optional[float] = ..., alternate_every: _Optional[int] = ..., attention_init_steps: _Optional[int] = ..., eval_samples: _Optional[int] = ..., mixed_precision: _Optional[bool] = ...) -> None: ...
+    lr_decay: float
+    min_lr: float
+    warmup_epochs: int
+    lr_scales: _containers.ScalarMap[str, float]
+    train_samples: int
+    location_std_end: float
+    def __init__(self, optimizer: _Optional[str] = ..., lr: _Optional[float] = ..., weight_decay: _Optional[float] = ..., momentum: _Optional[float] = ..., schedule: _Optional[str] = ..., step_every: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., grad_clip: _Optional[float] = ..., alternate_every: _Optional[int] = ..., attention_init_steps: _Optional[int] = ..., eval_samples: _Optional[int] = ..., mixed_precision: _Optional[bool] = ..., lr_decay: _Optional[float] = ..., min_lr: _Optional[float] = ..., warmup_epochs: _Optional[int] = ..., lr_scales: _Optional[_Mapping[str, float]] = ..., train_samples: _Optional[int] = ..., location_std_end: _Optional[float] = ...) -> None: ...
 
 class ScalingSpec(_message.Message):
     __slots__ = ("num_workers", "use_gpu", "cpus_per_worker", "placement_timeout_s", "placement_strategy")
