@@ -15,6 +15,7 @@ _COMMAND_MODULES = [
     "jobs.data.cli",
     "jobs.run.cli",
     "jobs.run.export",
+    "jobs.run.evaluate",
     "jobs.api.cli",
     "jobs.api.spec_cli",
     "jobs.service.cli",
