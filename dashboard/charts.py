@@ -41,6 +41,11 @@ IOU = Unit("IoU with the truth", "0–1", True)
 ERROR = Unit("baseline error", "|b − reward|, 0–1", True)
 LOSS = Unit("loss", "mean per image", False)
 THROUGHPUT = Unit("throughput", "images/s", False)
+SCHEDULED = {  # what the loop's schedules set each epoch, and its clock (jobs/run/schedules.py)
+    "lr": Unit("learning rate", "base, before group scales", False),
+    "location_std": Unit("location-policy std", "normalised units", False),
+    "elapsed_s": Unit("wall time", "s since the run started", False),
+}
 
 
 def unit(metric: str) -> Unit:
@@ -54,6 +59,8 @@ def unit(metric: str) -> Unit:
         return ERROR
     if metric == "images_per_s":
         return THROUGHPUT
+    if metric in SCHEDULED:
+        return SCHEDULED[metric]
     if metric.startswith(("train_", "val_")):
         return LOSS
     return Unit(metric, "as reported", False)

@@ -93,6 +93,9 @@ class ModelSpec:
     overrides: dict[Identifier, PlainValue] = Field(
         default_factory=dict, max_length=MAX_KEYS,
         description="Config fields of the registered variant to override (validated by the model's own config).")
+    init_from: StoredPath = Field("", title="Initialise from", description=(
+        "Start from trained weights instead of random ones: 'pretrained' (the weights shipped for the variant), "
+        "or a run directory, checkpoint directory or state.pt of the same model (empty = random)."))
 
 
 @dataclass(frozen=True, config=_CONFIG)

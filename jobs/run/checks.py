@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from attention_models.pretrained_files import PRETRAINED, pretrained_manifest
 from jobs.api import paths
 from jobs.api.spec import JobSpec, SpecError
 
@@ -23,6 +24,11 @@ def check_model(spec: JobSpec) -> None:
         msg = str(exc)
         raise SpecError(msg if msg.startswith("model") else f"model.{msg}") from None
     check_training(spec)
+    if spec.model.init_from == PRETRAINED:
+        try:
+            pretrained_manifest(spec.model.name)
+        except ValueError as exc:
+            raise SpecError(f"model.init_from: {str(exc).split(': ', 1)[1]}") from None
     if spec.kind == "tune":
         from jobs.run.search import search_space
 
@@ -75,6 +81,21 @@ def check_data(spec: JobSpec) -> dict[str, Any]:
     return manifest
 
 
+def check_init(spec: JobSpec) -> None:
+    """`model.init_from`, when it names a run or checkpoint, is one that exists (seen from the caller)."""
+    init = spec.model.init_from
+    if not init or init == PRETRAINED:
+        return
+    from jobs.run import storage
+    from jobs.run.layout import CHECKPOINT_STATE, RESULT, latest_checkpoint
+
+    found = (storage.exists(init) or storage.exists(storage.join(init, CHECKPOINT_STATE))
+             or storage.exists(storage.join(init, RESULT)) or latest_checkpoint(init) is not None)
+    if not found:
+        raise SpecError(f"model.init_from: no run, checkpoint or {CHECKPOINT_STATE} at {init} "
+                        f"(or 'pretrained' for the weights shipped for {spec.model.name})")
+
+
 def check_resources(spec: JobSpec, res: Any = None, free: bool = False) -> None:
     """Refuse a scaling request the cluster can never place (Ray would wait for it for ever).
 
@@ -109,6 +130,7 @@ def check_spec(spec: JobSpec, *, data: bool = True, resources: Any = None) -> Jo
         paths.check_creatable_dir("storage_path", spec.storage_path)
     if data:
         check_data(spec)
+        check_init(spec)
     if resources is not None:
         check_resources(spec, resources)
     return spec

@@ -24,6 +24,8 @@ from torch import Tensor, nn
 
 from attention_models import AttentionModel, create_model, model_config
 from attention_models.configs import REST
+from attention_models.factory import load_weights
+from attention_models.pretrained_files import PRETRAINED
 from jobs.api.spec import JobSpec
 from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
@@ -58,6 +60,21 @@ def data_fields(spec: JobSpec, manifest: dict[str, Any]) -> dict[str, Any]:
         if manifest.get("hierarchy_map") is not None:
             found["fine_to_coarse"] = tuple(tuple(m) for m in manifest["hierarchy_map"])
     return {k: v for k, v in found.items() if k in fields and k not in spec.model.overrides}
+
+
+def initial_model(spec: JobSpec, manifest: dict[str, Any], fresh: bool = True) -> AttentionModel:
+    """The model a run starts from: random weights, or `model.init_from`'s (the shipped weights of the
+    variant, in the config they fit, or a checkpoint's weights, strict match) when `fresh` (a resumed run
+    loads its own checkpoint instead)."""
+    fields = {**data_fields(spec, manifest), **spec.model.overrides}
+    init = spec.model.init_from
+    if init == PRETRAINED:
+        return create_model(spec.model.name, pretrained=True, **fields)
+    model = create_model(spec.model.name, **fields)
+    if init and fresh:
+        source = checkpoints.find_checkpoint(init)
+        load_weights(model, checkpoints.load_state(source)["model"], f"model.init_from: {init}")
+    return model
 
 
 def build_optimizers(model: AttentionModel, spec: JobSpec) -> dict[str, torch.optim.Optimizer]:
@@ -192,7 +209,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
     # endpoint or credentials, which this names in one line (data.path: cannot read s3://...: cause).
     manifest = check_data(spec)
     torch.manual_seed(spec.optim.seed)  # identical initial weights on every rank
-    raw = create_model(spec.model.name, **{**data_fields(spec, manifest), **spec.model.overrides}).to(device)
+    raw = initial_model(spec, manifest, fresh=not resume).to(device)
     optimizers = build_optimizers(raw, spec)
     start_epoch, step = 0, 0
     if resume:
@@ -225,6 +242,8 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
     # Augmentation draws differ per rank (each sees its own shard) and per resume (a new stream).
     augment_rng = torch.Generator().manual_seed(spec.optim.seed * 100_003 + rank * 1_009 + start_epoch)
     metrics: dict[str, float] = {}
+    # Wall time of the run so far, across resumes: the x axis of "error against minutes".
+    clock, elapsed_before = time.time(), float((resume or {}).get("metrics", {}).get("elapsed_s", 0.0))
 
     for epoch in range(start_epoch, spec.optim.epochs):
         set_learning_rates(optimizers, spec, epoch)
@@ -284,6 +303,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
         state = None
         if rank == 0:
             metrics.update(evaluate(raw, val, spec, device))
+            metrics["elapsed_s"] = elapsed_before + time.time() - clock
             files = RunLayout.of(spec, trial)  # where this run's (or trial's) metrics and records go
             if probe is not None and len(probe):
                 table = attention_record(raw, probe, spec, device, epoch, trial)

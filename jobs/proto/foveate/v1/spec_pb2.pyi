@@ -37,7 +37,7 @@ class ValueList(_message.Message):
     def __init__(self, values: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
 
 class ModelSpec(_message.Message):
-    __slots__ = ("name", "overrides")
+    __slots__ = ("name", "overrides", "init_from")
     class OverridesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,9 +47,11 @@ class ModelSpec(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    INIT_FROM_FIELD_NUMBER: _ClassVar[int]
     name: str
     overrides: _containers.MessageMap[str, Value]
-    def __init__(self, name: _Optional[str] = ..., overrides: _Optional[_Mapping[str, Value]] = ...) -> None: ...
+    init_from: str
+    def __init__(self, name: _Optional[str] = ..., overrides: _Optional[_Mapping[str, Value]] = ..., init_from: _Optional[str] = ...) -> None: ...
 
 class DataSpec(_message.Message):
     __slots__ = ("path", "train_split", "val_split", "probe_count", "max_train_samples", "max_val_samples", "hflip", "max_shift", "min_crop")
