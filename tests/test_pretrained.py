@@ -87,3 +87,14 @@ def test_init_from_refuses_what_it_cannot_load(trained):
     manifest = read_manifest(base["data"]["path"])
     with pytest.raises(ValueError, match=r"model.init_from: .*its weights do not fit ram's model as configured"):
         initial_model(other, manifest)
+
+
+def test_the_service_takes_init_from_only_inside_its_storage_roots(scripted, trained):
+    import dataclasses
+
+    svc, _, spec = scripted  # a ram-cluttered60 spec over 60x60 canvases, storage root tmp_path/out
+    shipped_spec = spec.replace(model=dataclasses.replace(spec.model, init_from="pretrained"))
+    assert svc.validate(shipped_spec).model.init_from == "pretrained"
+    elsewhere = spec.replace(model=dataclasses.replace(spec.model, init_from=trained[1]))
+    with pytest.raises(SpecError, match=r"^model.init_from: .*(outside|under)"):
+        svc.validate(elsewhere)

@@ -51,6 +51,7 @@ SplitName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Identifier = Annotated[str, Strict(), Field(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 ParamKey = Annotated[str, Strict(), Field(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
 Mode = Literal["max", "min"]
+PRETRAINED = "pretrained"  # the value of model.init_from that names the weights shipped for the variant
 METRICS = ["val_accuracy", "attention_iou", "val_loss"]  # reported by every family (jobs/run/loop.py)
 
 
@@ -254,7 +255,11 @@ class JobSpec:
         """
         from jobs.api.paths import absolute
 
+        init = self.model.init_from
+        if init and init != PRETRAINED:  # a run or checkpoint
+            init = absolute(init, base, field="model.init_from")
         return self.replace(data=dataclasses.replace(self.data, path=absolute(self.data.path, base, field="data.path")),
+                            model=dataclasses.replace(self.model, init_from=init),
                             storage_path=absolute(self.storage_path, base, field="storage_path"))
 
 

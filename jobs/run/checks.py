@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from attention_models.pretrained_files import PRETRAINED, pretrained_manifest
+from attention_models.pretrained_files import pretrained_manifest
 from jobs.api import paths
-from jobs.api.spec import JobSpec, SpecError
+from jobs.api.spec import PRETRAINED, JobSpec, SpecError
 
 
 def check_model(spec: JobSpec) -> None:

@@ -14,7 +14,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="test a trained model (run dir or checkpoint) on a dataset split")
     p.add_argument("source", metavar="RUN_OR_CHECKPOINT",
                    help="a run directory (train: its best checkpoint; tune: the best trial's), "
-                        "a checkpoint directory or a state.pt file")
+                        "a checkpoint directory, a state.pt file, or pretrained:VARIANT (the shipped weights)")
     p.add_argument("--data", default=None, metavar="DATASET",
                    help="a dataset `foveate data build` wrote (default: the one the model was trained on)")
     p.add_argument("--split", default="test", help="default: test")

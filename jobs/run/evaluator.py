@@ -23,13 +23,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from attention_models import AttentionModel
+from attention_models import AttentionModel, create_model
+from attention_models.pretrained_files import pretrained_manifest, weights_file
 from jobs.api.errors import UserError
+from jobs.api.spec import JobSpec
 from jobs.data.loader import iterate_batches
 from jobs.data.manifest import read_manifest
 from jobs.data.store import read_split
 from jobs.run import records
-from jobs.run.checkpoints import load_trained
+from jobs.run.checkpoints import Trained, load_trained
 
 SAMPLED, MEAN, MC, SINGLE = "sampled", "mean", "mc", "single"
 PICTURE_IMAGES = 16
@@ -143,17 +145,35 @@ def _pad_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+PRETRAINED_PREFIX = "pretrained:"  # `foveate evaluate pretrained:ram-cluttered60`: the shipped weights
+
+
+def load_source(source: str) -> Trained:
+    """A run, checkpoint or state file (checkpoints.load_trained), or `pretrained:VARIANT`: the weights
+    shipped for VARIANT, with the spec, epoch and commit of its manifest."""
+    if not source.startswith(PRETRAINED_PREFIX):
+        return load_trained(source)
+    name = source[len(PRETRAINED_PREFIX):]
+    try:
+        manifest = pretrained_manifest(name)
+    except ValueError as exc:
+        raise UserError(f"{source}: {str(exc).split(': ', 1)[1]}") from None
+    return Trained(model=create_model(name, pretrained=True).eval(), spec=JobSpec.from_dict(manifest["spec"]),
+                   epoch=int(manifest.get("epoch", -1)), metrics={}, checkpoint=str(weights_file(name)),
+                   commit=str(manifest.get("commit", "")))
+
+
 def evaluate_trained(source: str, *, data: str | None = None, split: str = "test", samples: int = 10,
                      batch_size: int = 250, seed: int = 0, limit: int = 0, picture: str | None = None,
                      progress: bool = False) -> dict[str, Any]:
-    """`foveate evaluate`: the model of run/checkpoint `source` on `split` of dataset `data` (default: the
+    """`foveate evaluate`: the model of run/checkpoint `source` (or `pretrained:VARIANT`) on `split` of dataset `data` (default: the
     one it was trained on). Returns the report (see the module docstring); `picture` writes a PNG of its
     attention on the first 16 images."""
     if samples < 1 or samples > 1000:
         raise UserError(f"--samples: must be between 1 and 1000, got {samples}")
     if batch_size < 1:
         raise UserError(f"--batch-size: must be >= 1, got {batch_size}")
-    trained = load_trained(source)
+    trained = load_source(source)
     model = trained.model
     path = data or trained.spec.data.path
     try:

@@ -25,8 +25,7 @@ from torch import Tensor, nn
 from attention_models import AttentionModel, create_model, model_config
 from attention_models.configs import REST
 from attention_models.factory import load_weights
-from attention_models.pretrained_files import PRETRAINED
-from jobs.api.spec import JobSpec
+from jobs.api.spec import PRETRAINED, JobSpec
 from jobs.data.augment import augment
 from jobs.data.loader import iterate_batches
 from jobs.data.store import read_split

@@ -28,7 +28,7 @@ from typing import Any
 from cluster.jobs_api import ClusterSnapshot, ClusterUnavailable, RayJob, RayJobsAPI
 from jobs.api import paths
 from jobs.api.exports import ExportRequest
-from jobs.api.spec import JobSpec, SpecError
+from jobs.api.spec import PRETRAINED, JobSpec, SpecError
 from jobs.api.states import FINAL, WITH_RAY
 from jobs.run import readers as run_readers
 from jobs.run import storage
@@ -147,6 +147,8 @@ class JobService:
             spec = spec.replace(storage_path=self.config.storage_roots[0])
         paths.under_roots("storage_path", spec.storage_path, self.config.storage_roots)
         paths.under_roots("data.path", spec.data.path, self.config.data_roots)
+        if spec.model.init_from and spec.model.init_from != PRETRAINED:  # another run's weights: one of ours
+            paths.under_roots("model.init_from", spec.model.init_from, self.config.storage_roots)
         spec = spec.with_absolute_paths()
         return check_spec(spec, data=True, resources=self._resources())
 
