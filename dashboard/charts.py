@@ -44,7 +44,7 @@ THROUGHPUT = Unit("throughput", "images/s", False)
 SCHEDULED = {  # what the loop's schedules set each epoch, and its clock (jobs/run/schedules.py)
     "lr": Unit("learning rate", "base, before group scales", False),
     "location_std": Unit("location-policy std", "normalised units", False),
-    "elapsed_s": Unit("wall time", "s since the run started", False),
+    "elapsed_s": Unit("training time", "s, across resumes", False),
 }
 
 

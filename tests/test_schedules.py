@@ -164,6 +164,13 @@ def test_the_best_epoch_and_its_checkpoint(tmp_path):
         checkpoints.save_checkpoint(run, {"epoch": m["epoch"], "metrics": m}, keep=3, score="val_accuracy", mode="max")
     best = best_checkpoint(run, "max")
     assert best is not None and storage.read_json(storage.join(best, CHECKPOINT_SCORE))["epoch"] == 3
+    # without a mode given, the one the run's spec named (recorded in each score.json)
+    low = str(tmp_path / "low")
+    for m in history:
+        state = {"epoch": m["epoch"], "metrics": m, "spec": {"checkpoint": {"mode": "min"}}}
+        checkpoints.save_checkpoint(low, state, keep=4, score="val_accuracy", mode="min")
+    assert storage.read_json(storage.join(best_checkpoint(low), CHECKPOINT_SCORE))["epoch"] == 0
+    assert best_checkpoint(str(tmp_path / "nothing")) is None
 
 
 def test_families_that_sample_are_the_ones_with_a_mean_path():

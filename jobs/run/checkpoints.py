@@ -1,6 +1,6 @@
 """A trained model read back: from a run directory, one of its checkpoint directories, or a state file.
 
-    trained = load_trained("~/.foveate/runs/ram-demo")   # a train run: its final checkpoint;
+    trained = load_trained("~/.foveate/runs/ram-demo")   # a train run: its best checkpoint;
                                                          # a tune run: its best trial's
     trained.model, trained.spec, trained.metrics         # the model in eval mode, its spec, its epoch's metrics
 
@@ -32,9 +32,9 @@ from jobs.run.layout import (
     CHECKPOINT_STATE,
     RESULT,
     RunLayout,
+    best_checkpoint,
     checkpoint_score,
     checkpoints_of,
-    latest_checkpoint,
 )
 
 
@@ -57,7 +57,7 @@ def _kind(fs: pafs.FileSystem, path: str) -> pafs.FileType:
 
 def find_checkpoint(path: str) -> str:
     """The state file that `path` names: itself (a state file), the one in a checkpoint directory, the
-    final checkpoint of a train run's directory (its result, else its newest `checkpoint_*`), or the best
+    best checkpoint of a train run's directory (its result's, else by the checkpoints' score.json), or the best
     trial's of a tune run (its result, else its best.json). Raises UserError naming the path and what was looked for."""
     fs, where = storage.resolve(path)
     kind = _kind(fs, where)
@@ -76,9 +76,9 @@ def find_checkpoint(path: str) -> str:
             if not chosen:
                 raise UserError(f"{path}: the run ended without a checkpoint ({result.get('error') or 'none reported'})")
             return find_checkpoint(chosen)
-    newest = latest_checkpoint(path)
-    if newest:  # a train run still going, or run by `foveate train` (no driver result): its latest checkpoint
-        return find_checkpoint(newest)
+    chosen = best_checkpoint(path)
+    if chosen:  # a train run still going, or run by `foveate train` (no driver result): its best so far
+        return find_checkpoint(chosen)
     raise UserError(f"{path}: not a run directory, a checkpoint directory or a {CHECKPOINT_STATE} file "
                     f"(found no {RESULT}, {BEST}, {CHECKPOINT_STATE} or {CHECKPOINT_PREFIX}* in it)")
 
@@ -121,7 +121,9 @@ def save_checkpoint(train_run: str, state: dict[str, Any], *, keep: int, score: 
 def write_score(directory: str, state: dict[str, Any], score: str) -> None:
     """The checkpoint's score.json: its epoch and its value of metric `score`, what ranks it (layout.py)."""
     metrics = state.get("metrics") or {}
-    storage.write_json(storage.join(directory, CHECKPOINT_SCORE), {"epoch": state.get("epoch"), "score": metrics.get(score)})
+    storage.write_json(storage.join(directory, CHECKPOINT_SCORE),
+                       {"epoch": state.get("epoch"), "metric": score, "score": metrics.get(score),
+                        "mode": (state.get("spec") or {}).get("checkpoint", {}).get("mode", "max")})
 
 
 def _prune(train_run: str, keep: int, mode: str) -> None:

@@ -20,7 +20,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="RUN_OR_CHECKPOINT",
-                   help="a run directory (train: its final checkpoint; tune: the best trial's), "
+                   help="a run directory (train: its best checkpoint; tune: the best trial's), "
                         "a checkpoint directory or a state.pt file")
     p.add_argument("--format", default="onnx", choices=list(FORMATS), help="default: onnx")
     p.add_argument("--out", required=True, metavar="FILE", help="the file to write; the model card goes beside it")

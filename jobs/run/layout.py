@@ -11,7 +11,7 @@ a local directory or a pyarrow URI):
         resumes.json                            train: each resume from a checkpoint after a failure (epoch, time)
         attention/epoch=NNNN.parquet            train: the attention record of each epoch
         checkpoint_*/state.pt                   train: Ray Train's checkpoints (weights, optimisers, spec)
-        checkpoint_*/score.json                 ... each with its epoch and the checkpoint.score that ranks it
+        checkpoint_*/score.json                 ... each with its epoch, the checkpoint.score metric, its value, the mode
         trials/TRIAL/metrics.json               tune: the same per trial ...
         trials/TRIAL/attention/...              ... its attention records ...
         trials/TRIAL/params.json                ... the parameters it was given (written as it starts) ...
@@ -54,7 +54,7 @@ TUNER_SUFFIX = "-tuner"
 EXPORT = "export"
 CHECKPOINT_PREFIX = "checkpoint_"  # Ray Train names its checkpoint directories checkpoint_<timestamp>
 CHECKPOINT_STATE = "state.pt"  # the weights and co. in each checkpoint directory (jobs/run/loop.py writes it)
-CHECKPOINT_SCORE = "score.json"  # beside it: {"epoch": E, "score": value of checkpoint.score}
+CHECKPOINT_SCORE = "score.json"  # beside it: {"epoch", "metric", "score" (its value), "mode"}
 DEFAULT_NAME = "run"  # a spec without a name (the CLI and the service always give one)
 _RECORD = re.compile(r"epoch=(\d+)\.parquet")
 
@@ -93,10 +93,16 @@ def checkpoint_score(checkpoint: str, mode: str) -> float:
     return value if mode == "max" else -value
 
 
-def best_checkpoint(train_run: str, mode: str) -> str | None:
-    """The best-scoring checkpoint of a Ray Train run (the newest among equals), or None if it has none."""
+def best_checkpoint(train_run: str, mode: str | None = None) -> str | None:
+    """The best-scoring checkpoint of a Ray Train run (the newest among equals), or None if it has none.
+    `mode` None: the mode the newest checkpoint's score.json records (its spec's checkpoint.mode)."""
+    found = checkpoints_of(train_run)
+    if not found:
+        return None
+    if mode is None:
+        mode = (storage.read_json(storage.join(found[-1], CHECKPOINT_SCORE), {}) or {}).get("mode", "max")
     # Python's max keeps the first of equals: scan newest first.
-    return max(reversed(checkpoints_of(train_run)), key=lambda c: checkpoint_score(c, mode), default=None)
+    return max(reversed(found), key=lambda c: checkpoint_score(c, mode))
 
 
 def record_epoch(path: str) -> int | None:
