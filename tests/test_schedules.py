@@ -176,3 +176,19 @@ def test_the_best_epoch_and_its_checkpoint(tmp_path):
 def test_families_that_sample_are_the_ones_with_a_mean_path():
     for name in list_models():
         assert create_model(name).samples_paths == (model_family(name) in ("ram", "dram"))
+
+
+def test_the_location_std_schedule_is_a_tune_axis_and_values_are_checked_per_family():
+    from jobs.run.search import SEARCH_SPACES, search_space
+
+    assert "optim.location_std_end" in SEARCH_SPACES["ram"] and "optim.location_std_end" in SEARCH_SPACES["dram"]
+
+    def space(model: str, params: dict) -> dict:
+        return search_space(JobSpec.from_dict({"kind": "tune", "model": {"name": model}, "data": {"path": "x"},
+                                               "tune": {"space": "none", "params": params}}))
+
+    assert space("ram-mnist28", {"train_samples": {"choice": [1, 10]}}) == {"optim.train_samples": {"choice": [1, 10]}}
+    with pytest.raises(SpecError, match=r"tune.params.optim.train_samples.choice: 10: optim.train_samples: racnn has"):
+        space("racnn-zoom", {"train_samples": {"choice": [1, 10]}})
+    with pytest.raises(SpecError, match=r"tune.params.optim.lr_decay.uniform: 1.5: optim.lr_decay: must be > 0 and <= 1"):
+        space("ram-mnist28", {"lr_decay": {"uniform": [0.9, 1.5]}})

@@ -23,6 +23,7 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, list]]] = {
         "model.patch_size": {"choice": [8, 12]},
         "model.num_scales": {"choice": [1, 2, 3]},
         "model.location_std": {"choice": [0.05, 0.1, 0.2]},
+        "optim.location_std_end": {"choice": [0.0, 0.05]},  # 0: the std stays fixed
         "lr": {"loguniform": [1e-4, 3e-3]},
     },
     "dram": {
@@ -30,6 +31,7 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, list]]] = {
         "model.patch_size": {"choice": [8, 12]},
         "model.num_scales": {"choice": [1, 2]},
         "model.location_std": {"choice": [0.05, 0.1, 0.2]},
+        "optim.location_std_end": {"choice": [0.0, 0.05]},
         "lr": {"loguniform": [1e-4, 3e-3]},
     },
     "racnn": {
@@ -63,6 +65,8 @@ def search_space(spec: JobSpec) -> dict[str, dict[str, list]]:
              if not k.startswith("model.") or k.split(".", 1)[1] in fields or k in _param_keys(spec)}
     for key, dist in space.items():
         _validate_dist(key, dist, fields)
+        if key.startswith("optim.") and key in _param_keys(spec):
+            _validate_values(spec, key, dist)
     if not space:
         raise SpecError("tune.params: the search space is empty")
     return space
@@ -115,6 +119,20 @@ def _validate_dist(key: str, dist: Any, model_fields: set[str]) -> None:
             raise SpecError(f"{where}.{kind}: must be [low, high] with low < high")
         if kind == "loguniform" and args[0] <= 0:
             raise SpecError(f"{where}.loguniform: low must be > 0")
+
+
+def _validate_values(spec: JobSpec, key: str, dist: dict[str, list]) -> None:
+    """Each value of a choice or grid (the two ends of a range) makes a valid spec for this model: the
+    field's own rules and the family's (a crop family takes no training rollouts)."""
+    from jobs.run.checks import check_training
+
+    kind, args = next(iter(dist.items()))
+    for value in args:
+        try:
+            trial = JobSpec.from_dict(apply_params(spec.to_dict(), {key: value}))
+            check_training(trial)
+        except SpecError as exc:
+            raise SpecError(f"tune.params.{key}.{kind}: {value!r}: {exc}") from None
 
 
 def apply_params(spec_dict: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
