@@ -65,11 +65,13 @@ _GLIMPSE = [
     Field("scale_factor", "Scale factor", "float", "size ratio between successive retina patches"),
     Field("location_std", "Location std", "float", "std of the Gaussian location policy (in [-1, 1] units)"),
 ]
+# What only a family that samples glimpse paths takes (jobs/run/checks.py refuses it for the others).
+_SAMPLING = [_spec_knob("optim.train_samples"), _spec_knob("optim.location_std_end")]
 FAMILY_FIELDS: dict[str, list[Field]] = {
     "ram": [Field("num_glimpses", "Glimpses", "int", "glimpses per image (the glimpse budget)"), *_GLIMPSE,
-            Field("core", "Core network", "choice", "recurrent core", ("rnn", "lstm"))],
+            Field("core", "Core network", "choice", "recurrent core", ("rnn", "lstm")), *_SAMPLING],
     "dram": [Field("glimpses_per_label", "Glimpses per digit", "int", "glimpses spent on each output label"),
-             *_GLIMPSE, Field("max_digits", "Max digits", "int", "longest label sequence")],
+             *_GLIMPSE, Field("max_digits", "Max digits", "int", "longest label sequence"), *_SAMPLING],
     "racnn": [Field("num_scales", "Scales", "int", "scales (the first sees the whole image)"),
               Field("scale_sizes", "Scale input sizes (px)", "ints", "one input side per scale, e.g. 32, 32"),
               Field("margin", "Ranking margin", "float", "pairwise ranking loss margin between scales"),
@@ -97,6 +99,8 @@ TRAINING_ROWS = [
     ["data.probe_count", "data.max_train_samples", "scaling.num_workers"],
     ["scaling.cpus_per_worker", "scaling.use_gpu", "data.hflip"],
     ["data.max_shift", "data.min_crop", "scaling.placement_strategy"],
+    ["optim.schedule", "optim.lr_decay", "optim.min_lr"],
+    ["optim.warmup_epochs", "optim.grad_clip", "optim.eval_samples"],
 ]
 ROW_WIDTH = 3
 TUNE_ROW = ["tune.num_trials", "tune.metric", "tune.mode", "tune.scheduler", "tune.search"]
