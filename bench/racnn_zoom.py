@@ -1,110 +1,41 @@
 """RA-CNN on the `zoom` recipe: does the zoomed scale win, and does its box find the digit?
 
     .venv/bin/python -m bench.racnn_zoom --minutes 10 --out bench_out/racnn_zoom
+    .venv/bin/python -m bench.racnn_zoom --minutes 0 --train-count 64 --test-count 32 --out bench_out/smoke/racnn_zoom  # smoke run: one epoch
 
-Trains `racnn-zoom` with the paper's schedule (classifier warm-up, APN initialisation on the strongest
-feature response, then alternating classifier / APN phases) for a bounded time on one CPU thread, then
-reports on the test split: top-1 accuracy per scale and fused, and the mean IoU of the scale-2 box with the
-digit's true box against the whole image and a centred box of the same size. Writes results.json and
-boxes.png (true box green, learned scale-2 box red) under --out.
+Trains `racnn-zoom` through the service's training loop (jobs.run.loop.fit, in-process, one CPU thread) on a
+dataset directory of --train-count / --test-count `zoom` canvases written under --out/data/, its run under
+--out/runs/, with RA-CNN's schedule expressed in the job spec: --apn-init steps of APN initialisation on the
+strongest feature response (optim.attention_init_steps), then classifier and APN phases of --alternate-every
+steps each in turn (optim.alternate_every), the APN's learning rate --apn-lr-scale times the classifiers'
+(optim.lr_scales: {apn: ...}, its parameter group). Training ends at the first epoch end past --minutes.
+What the bench's former loop did and the spec cannot say: phases of unequal length (400 classifier steps
+after the init, then 100 classifier / 20 APN steps per round); here both phases last --alternate-every steps
+(the loop counts the init steps in the alternation, so an --apn-init that is a multiple of 2 x
+--alternate-every lets the classifiers go first, as they did).
+Then it reports on the test split, on the last epoch's model: top-1 accuracy per scale and fused, and the
+mean IoU of the scale-2 box with the digit's true box against the whole image and a centred box of the same
+size. Writes results.json and boxes.png (true box green, learned scale-2 box red) under --out.
 
-The helpers (`Schedule`, `train`, `evaluate`, `draw_boxes`) serve bench/birds.py too.
+The helpers (`evaluate`, `draw_boxes` and the box measures) serve bench/birds.py too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from attention_models import create_model
 from attention_models.sampling import box_iou
-from jobs.data.augment import augment
-
-
-@dataclass
-class Schedule:
-    """RA-CNN's alternating schedule in steps (a model without phases trains all parameters jointly):
-    warm-up classifiers, APN init, then classifiers (first round longer) and APN steps in turn."""
-
-    warmup_steps: int = 0  # classifier steps before the APN init (0: from scratch, random features localise ink)
-    apn_init_steps: int = 100  # APN regression onto the highest-response square
-    first_classifier_steps: int = 400  # classifiers after the init, before any ranking step
-    classifier_steps: int = 100  # per later round
-    apn_steps: int = 20  # per round
-    batch_size: int = 32
-    lr: float = 1e-3
-    apn_lr: float = 1e-4  # ranking steps: small, see attention_models/racnn.py
-    hflip: bool = False  # mirror training images at random (jobs/data/augment.py)
-    max_shift: int = 0  # shift training images by up to this many pixels
-    min_crop: float = 1.0  # zoom training images onto random windows of at least this side fraction
-    apn_init_lr: float | None = None  # APN initialisation learning rate (None: lr)
-
-
-def train(model, train_set, schedule: Schedule, seconds: float, log=print, seed: int = 0) -> dict:
-    """Train until `seconds` have passed (the warm-up, init and first classifier phase are not cut short).
-    Returns step count, training images per second and seconds."""
-    rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
-    groups = model.parameter_groups()
-    opts = {k: torch.optim.Adam(v, lr=schedule.apn_lr if k == "apn" else schedule.lr) for k, v in groups.items()}
-    init_lr = schedule.lr if schedule.apn_init_lr is None else schedule.apn_init_lr
-    init_opt = torch.optim.Adam(groups["apn"], lr=init_lr) if "apn" in groups else None
-    start, steps, images = time.monotonic(), 0, 0
-    model.train()
-
-    def step(group: str, phase: str | None, init: bool = False) -> dict[str, float]:
-        nonlocal steps, images
-        batch = train_set.to_batch(rng.integers(0, len(train_set), schedule.batch_size))
-        batch = augment(batch, generator, schedule.hflip, schedule.max_shift, schedule.min_crop)
-        out = model(batch["image"])
-        if init:
-            terms = model.apn_init_losses(out, batch)
-        elif phase is None:
-            terms = model.losses(out, batch)
-        else:
-            terms = model.losses(out, batch, phase=phase)
-        loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {steps}: {({k: v.item() for k, v in terms.items()})}")
-        model.zero_grad(set_to_none=True)
-        loss.backward()
-        (init_opt if init else opts[group]).step()
-        steps += 1
-        images += len(batch["label"])
-        return {k: round(v.item(), 4) for k, v in terms.items()}
-
-    def elapsed() -> float:
-        return time.monotonic() - start
-
-    if not model.phases():
-        while elapsed() < seconds:
-            terms = step("all", None)
-            if steps % 100 == 0:
-                log(f"[{elapsed():6.0f}s] step {steps} {terms}")
-    else:
-        terms: dict = {}
-        for _ in range(schedule.warmup_steps):
-            terms = step("classifiers", "classifiers")
-        log(f"[{elapsed():6.0f}s] warm-up done {terms}")
-        for _ in range(schedule.apn_init_steps):
-            terms = step("apn", "apn", init=True)
-        log(f"[{elapsed():6.0f}s] APN init done {terms}")
-        rounds = 0
-        while rounds == 0 or elapsed() < seconds:
-            for _ in range(schedule.first_classifier_steps if rounds == 0 else schedule.classifier_steps):
-                cls_terms = step("classifiers", "classifiers")
-            for _ in range(schedule.apn_steps):
-                apn_terms = step("apn", "apn")
-            rounds += 1
-            log(f"[{elapsed():6.0f}s] round {rounds} {cls_terms} {apn_terms if schedule.apn_steps else ''}")
-    return {"steps": steps, "train_images_per_s": images / elapsed(), "seconds": elapsed()}
+from bench.runs import EPOCH_CEILING, Keeper, OutOfTime, bench_spec, dataset
+from jobs.data.store import read_split
+from jobs.run.loop import fit
 
 
 def on_object_fraction(box: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -246,28 +177,42 @@ def draw_boxes(
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--minutes", type=float, default=10.0, help="training time budget")
+    p.add_argument("--minutes", type=float, default=10.0, help="training time budget (ends at an epoch end)")
     p.add_argument("--train-count", type=int, default=8000)
     p.add_argument("--test-count", type=int, default=1000)
     p.add_argument("--pieces", type=int, default=None, help="clutter fragments (recipe default 24)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     p.add_argument("--model", default="racnn-zoom")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--apn-lr-scale", type=float, default=0.1,
+                   help="the APN's learning rate over --lr (ranking steps: small, see attention_models/racnn.py)")
+    p.add_argument("--apn-init", type=int, default=100, help="APN initialisation steps")
+    p.add_argument("--alternate-every", type=int, default=50, help="steps of each classifier / APN phase")
     p.add_argument("--out", type=Path, default=Path("bench_out/racnn_zoom"))
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    from jobs.data.recipes import build_recipe
 
     opts = {} if args.pieces is None else {"pieces": args.pieces}
-    train_set = build_recipe("zoom", count=args.train_count, seed=args.seed, **opts)
-    test_set = build_recipe("zoom", count=args.test_count, seed=args.seed, split="test", **opts)
-    model = create_model(args.model)
-    schedule = Schedule()
-    run = train(model, train_set, schedule, args.minutes * 60)
-    result, boxes, truth = evaluate(model, test_set)
-    report = {"model": args.model, "recipe": {"name": "zoom", **opts}, "schedule": asdict(schedule), **run, **result}
+    data = dataset(args.out / "data" / f"zoom-train{args.train_count}-test{args.test_count}-seed{args.seed}", "zoom",
+                   {"train": args.train_count, "test": args.test_count}, seed=args.seed, **opts)
+    spec = bench_spec(
+        args.model, args.out / "runs", model={"name": args.model}, data={"path": data, "max_val_samples": 200},
+        optim={"lr": args.lr, "lr_scales": {"apn": args.apn_lr_scale}, "attention_init_steps": args.apn_init,
+               "alternate_every": args.alternate_every, "batch_size": 32, "epochs": EPOCH_CEILING, "seed": args.seed},
+    )  # fmt: skip
+    keeper = Keeper(spec, minutes=args.minutes, on_epoch=lambda m, _: print(
+        f"[{keeper.seconds:6.0f}s] epoch {m['epoch']} step {m['step']} train_loss {m['train_loss']:.4f} "
+        f"val_accuracy {m['val_accuracy']:.3f}", flush=True))
+    with contextlib.suppress(OutOfTime):
+        fit(spec, keeper)
+    test_set = read_split(data, "test")
+    result, boxes, truth = evaluate(keeper.model(), test_set)
+    run = {"steps": keeper.state["step"], "train_images_per_s": keeper.state["metrics"]["images_per_s"],
+           "seconds": keeper.seconds, "run": keeper.layout.root}
+    report = {"model": args.model, "recipe": {"name": "zoom", **opts}, "optim": dataclasses.asdict(spec.optim),
+              **run, **result}
     print(json.dumps(report, indent=1))
     (args.out / "results.json").write_text(json.dumps(report, indent=1))
     draw_boxes(
