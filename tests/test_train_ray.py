@@ -78,10 +78,12 @@ def test_restarted_run_resumes_from_its_last_checkpoint(ray_session, datasets, t
     history = storage.read_json(RunLayout.of(two).metrics)
     assert [h["epoch"] for h in history] == [0, 1, 2]
     assert result.metrics["epoch"] == 2
-    # What `foveate export` reads from the run directory: the final checkpoint's model and epoch.
+    # What `foveate export` and `foveate evaluate` read from the run directory: the best epoch's checkpoint
+    # by checkpoint.score (the result names it), with that epoch's metrics.
     trained = load_trained(result.run_dir)
-    assert trained.epoch == 2 and trained.checkpoint.startswith(result.checkpoint_path)
-    assert trained.metrics["epoch"] == 2 and trained.spec.optim.epochs == 3
+    assert trained.metrics["val_accuracy"] == max(h["val_accuracy"] for h in history)
+    assert trained.checkpoint.startswith(result.best_checkpoint)  # (maybe of the first run: epochs 1)
+    assert result.best_metrics["val_accuracy"] == trained.metrics["val_accuracy"]
 
 
 def test_unplaceable_scaling_is_refused_before_ray_waits(ray_session, datasets, tmp_path):
@@ -195,9 +197,12 @@ def test_local_mode_keeps_its_checkpoints_and_resumes_from_them(ray_session, dat
     assert os.path.exists(os.path.join(result.checkpoint_path, "state.pt"))  # still there after the run
     kept = sorted(d for d in os.listdir(result.run_dir) if d.startswith("checkpoint_"))
     assert 1 <= len(kept) <= 2 and os.path.join(result.run_dir, kept[-1]) == result.checkpoint_path
-    assert load_trained(result.run_dir).epoch == 2
+    best = load_trained(result.run_dir)  # the best epoch by val_accuracy (kept with the latest)
+    assert best.metrics["val_accuracy"] == max(h["val_accuracy"] for h in storage.read_json(RunLayout.of(one).metrics))
     two = _spec(datasets, tmp_path, name="local", scaling={"num_workers": 0}, optim={"epochs": 4},
                 checkpoint={"keep": 1})
     again = run_train(two)
     assert [h["epoch"] for h in storage.read_json(RunLayout.of(two).metrics)] == [0, 1, 2, 3]
-    assert again.metrics["epoch"] == 3 and load_trained(again.run_dir).epoch == 3
+    assert again.metrics["epoch"] == 3
+    history = storage.read_json(RunLayout.of(two).metrics)
+    assert load_trained(again.run_dir).metrics["val_accuracy"] == max(h["val_accuracy"] for h in history)
