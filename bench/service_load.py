@@ -35,7 +35,8 @@ def _spec(data: str, out: str) -> dict:
             "storage_path": out}
 
 
-def _worker(address: str, token: str, ids: list[str], spec: dict, seconds: float, threads: int, seed: int, q) -> None:
+def _worker(address: str, token: str, ids: list[str], spec: dict, seconds: float, threads: int, seed: int, q,
+            only: tuple[str, ...] = ()) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -64,7 +65,7 @@ def _worker(address: str, token: str, ids: list[str], spec: dict, seconds: float
                 "ListJobs": lambda: client.list(page_size=20, owner=rng.choice(["", "ann", "bob"])),
                 "SubmitJob(validate_only)": lambda: client.submit(msg, validate_only=True),
             }
-            names = list(calls)
+            names = [n for n in calls if not only or n.split("(")[0] in only]
             while time.monotonic() < stop_at:
                 name = rng.choice(names)
                 t0 = time.perf_counter()
@@ -118,6 +119,7 @@ def main() -> int:
     ap.add_argument("--seed-jobs", type=int, default=200, help="jobs created before the load")
     ap.add_argument("--server", default=None, help="target a running service (host:port) instead")
     ap.add_argument("--token", default=None)
+    ap.add_argument("--calls", default="", help="comma-separated calls to make (default: all): GetJob,ListJobs,...")
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--watch-streams", type=int, default=0,
                     help="WatchJob streams to hold open during the load (those past the server's limit are refused)")
@@ -161,7 +163,8 @@ def main() -> int:
 
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(address, token, ids, spec, args.seconds, args.threads, i, q))
+        procs = [ctx.Process(target=_worker, args=(address, token, ids, spec, args.seconds, args.threads, i, q,
+                                                        tuple(filter(None, args.calls.split(",")))))
                  for i in range(args.procs)]
         t0 = time.monotonic()
         for p in procs:

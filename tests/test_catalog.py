@@ -95,6 +95,33 @@ def test_a_catalog_of_the_old_schema_is_migrated_with_its_jobs(tmp_path):
     assert again._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+def test_a_catalog_of_version_1_gains_rev_and_keeps_its_jobs(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "v1.db"
+    v1 = _SCHEMA_V0.replace("request_id TEXT UNIQUE", "request_id TEXT")
+    v1 += "CREATE UNIQUE INDEX jobs_request ON jobs (owner, request_id); PRAGMA user_version = 1;"
+    with sqlite3.connect(db) as old:
+        old.executescript(v1)
+    cat = Catalog(db)
+    old1 = cat.get("old1")
+    assert (old1.state, old1.rev, old1.history[-1]) == ("SUCCEEDED", 0, ("SUCCEEDED", 2.0, "done"))
+    assert cat._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert cat.transition("old2", "PENDING", from_states=("QUEUED",)).rev == 1
+
+
+def test_every_change_bumps_the_rev_and_a_refused_one_does_not(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    revs = [cat.insert(_rec("j")).rev]
+    revs.append(cat.transition("j", "PENDING", from_states=("QUEUED",)).rev)
+    assert cat.transition("j", "RUNNING", from_states=("QUEUED",)) is None  # the compare failed: no change
+    revs.append(cat.get("j").rev)
+    cat.update("j", cancel_requested=1)
+    revs.append(cat.get("j").rev)
+    revs.append(cat.note("j", "told Ray to stop it").rev)
+    assert revs == [0, 1, 1, 2, 3]
+
+
 def test_catalog_survives_sigkill_of_the_writer(tmp_path):
     db = tmp_path / "c.db"
     code = ("import os, signal\nfrom jobs.service.catalog import SCHEMA_VERSION, Catalog, JobRecord\n"

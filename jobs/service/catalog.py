@@ -5,8 +5,10 @@ history with times, Ray submission id, result and error. Every change is one tra
 before the caller goes on (synchronous=FULL), so a SIGKILLed service loses no accepted job.
 State changes are compare-and-set (`transition(..., from_states=...)`) so the reconciler and a cancel
 racing on one job cannot both win. A client's `request_id` deduplicates per owner: (owner, request_id) is
-unique, so one owner's key never returns another owner's job. `PRAGMA user_version` is the schema's
-version; a catalog of version 0 (request_id unique across owners) is migrated when opened.
+unique, so one owner's key never returns another owner's job. Every change bumps the job's `rev`, so a
+reader can keep what it built from a record (the server's Job messages) until the record changes.
+`PRAGMA user_version` is the schema's version; older catalogs are migrated when opened: version 0
+(request_id unique across owners) is rebuilt, version 1 (no rev) gains the column.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     request_id TEXT,                         -- client idempotency key, unique per owner (jobs_request)
     created REAL NOT NULL,
     started REAL,
-    finished REAL
+    finished REAL,
+    rev INTEGER NOT NULL DEFAULT 0           -- bumped by every change: what a reader may cache a job's view by
 )"""
 _SCHEMA = _JOBS + """;
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, priority DESC, seq);
@@ -54,7 +57,7 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_job ON history (job_id, time);
 """
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The columns every version has, in the order of _SCHEMA (what a migration copies across).
 _COLUMNS = ("seq, id, kind, model, owner, priority, state, spec, run_dir, ray_job_id, result, error, "
             "cancel_requested, request_id, created, started, finished")
@@ -85,6 +88,7 @@ class JobRecord:
     started: float | None = None
     finished: float | None = None
     seq: int = 0
+    rev: int = 0  # the catalog bumps it on every change to the job
     history: list[tuple[str, float, str]] = field(default_factory=list)  # (state, time, reason)
 
 
@@ -111,7 +115,8 @@ class Catalog:
 
         Version 0 declared `request_id TEXT UNIQUE` (one key across all owners). SQLite cannot drop a
         column constraint, so the table is rebuilt (SQLite's documented 12-step ALTER): copy into a new
-        table, drop the old, rename; foreign keys are off meanwhile and checked before the commit."""
+        table, drop the old, rename; foreign keys are off meanwhile and checked before the commit.
+        Version 1 had no `rev`: the column is added (every job at rev 0)."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_jobs = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
         if version >= SCHEMA_VERSION or not has_jobs:
@@ -119,10 +124,13 @@ class Catalog:
         self._db.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set it first
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute(_JOBS.replace("CREATE TABLE IF NOT EXISTS jobs", "CREATE TABLE jobs_v1"))
-            self._db.execute(f"INSERT INTO jobs_v1 ({_COLUMNS}) SELECT {_COLUMNS} FROM jobs")
-            self._db.execute("DROP TABLE jobs")  # its indexes go with it; _SCHEMA makes them anew
-            self._db.execute("ALTER TABLE jobs_v1 RENAME TO jobs")
+            if version == 0:
+                self._db.execute(_JOBS.replace("CREATE TABLE IF NOT EXISTS jobs", "CREATE TABLE jobs_v1"))
+                self._db.execute(f"INSERT INTO jobs_v1 ({_COLUMNS}) SELECT {_COLUMNS} FROM jobs")
+                self._db.execute("DROP TABLE jobs")  # its indexes go with it; _SCHEMA makes them anew
+                self._db.execute("ALTER TABLE jobs_v1 RENAME TO jobs")
+            else:
+                self._db.execute("ALTER TABLE jobs ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
             bad = self._db.execute("PRAGMA foreign_key_check").fetchall()
             if bad:
                 raise sqlite3.IntegrityError(f"catalog {self.path}: {len(bad)} history rows name no job")
@@ -188,7 +196,7 @@ class Catalog:
                 if state == "RUNNING" and row["state"] == "RUNNING":
                     sets.pop("started", None)  # keep the first start time
                 cols = ", ".join(f"{k} = ?" for k in sets)
-                self._db.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*sets.values(), job_id))
+                self._db.execute(f"UPDATE jobs SET {cols}, rev = rev + 1 WHERE id = ?", (*sets.values(), job_id))
                 if row["state"] != state:
                     self._db.execute("INSERT INTO history (job_id, state, time, reason) VALUES (?, ?, ?, ?)",
                                      (job_id, state, now, reason))
@@ -207,15 +215,22 @@ class Catalog:
             row = self._db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise JobNotFound(job_id)
-            self._db.execute("INSERT INTO history (job_id, state, time, reason) VALUES (?, ?, ?, ?)",
-                             (job_id, row["state"], time.time(), reason))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT INTO history (job_id, state, time, reason) VALUES (?, ?, ?, ?)",
+                                 (job_id, row["state"], time.time(), reason))
+                self._db.execute("UPDATE jobs SET rev = rev + 1 WHERE id = ?", (job_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             return self._get(job_id)
 
     def update(self, job_id: str, **fields: Any) -> None:
         """Set fields without a state change (e.g. cancel_requested)."""
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self._lock:
-            cur = self._db.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
+            cur = self._db.execute(f"UPDATE jobs SET {cols}, rev = rev + 1 WHERE id = ?", (*fields.values(), job_id))
             if cur.rowcount == 0:
                 raise JobNotFound(job_id)
 
@@ -249,7 +264,7 @@ class Catalog:
             state=row["state"], spec=json.loads(row["spec"]), run_dir=row["run_dir"], ray_job_id=row["ray_job_id"],
             result=json.loads(row["result"]) if row["result"] else None, error=row["error"],
             cancel_requested=bool(row["cancel_requested"]), created=row["created"], started=row["started"],
-            finished=row["finished"], seq=row["seq"], history=history)
+            finished=row["finished"], seq=row["seq"], rev=row["rev"], history=history)
 
     def list(self, *, states: Iterable[str] = (), kind: str = "", model: str = "", owner: str = "",
              before_seq: int | None = None, limit: int = 50) -> list[JobRecord]:

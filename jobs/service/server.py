@@ -181,6 +181,7 @@ class JobServicer(pb_grpc.JobServiceServicer):
     def __init__(self, service: JobService, max_streams: int = 16):
         self.service = service
         self.streams = StreamSlots(max_streams)
+        self.jobs = wire.JobMessages()
 
     @_rpc
     def SubmitJob(self, request: pb.SubmitJobRequest, context) -> pb.SubmitJobResponse:
@@ -198,11 +199,11 @@ class JobServicer(pb_grpc.JobServiceServicer):
             raise
         except (ValueError, TypeError, ArithmeticError) as exc:  # a model config refusing a value its way
             raise SpecError(f"spec: {exc}") from None
-        return pb.SubmitJobResponse(job=wire.job_to_proto(rec))
+        return pb.SubmitJobResponse(job=self.jobs(rec))
 
     @_rpc
     def GetJob(self, request: pb.GetJobRequest, context) -> pb.Job:
-        return wire.job_to_proto(self.service.get(_job_id(request)))
+        return self.jobs(self.service.get(_job_id(request)))
 
     @_rpc
     def ListJobs(self, request: pb.ListJobsRequest, context) -> pb.ListJobsResponse:
@@ -226,7 +227,7 @@ class JobServicer(pb_grpc.JobServiceServicer):
                                  owner=_bounded("owner", request.owner), before_seq=before, limit=size + 1)
         jobs, used = [], 0
         for rec in recs[:size]:
-            job = wire.job_to_proto(rec)
+            job = self.jobs(rec)
             used += job.ByteSize() + 8  # + the field's tag and length
             if jobs and used > PAGE_BYTES:
                 break  # big jobs (long specs, old long owners): the rest go on the next page
@@ -236,12 +237,12 @@ class JobServicer(pb_grpc.JobServiceServicer):
 
     @_rpc
     def CancelJob(self, request: pb.CancelJobRequest, context) -> pb.Job:
-        return wire.job_to_proto(self.service.cancel(_job_id(request)))
+        return self.jobs(self.service.cancel(_job_id(request)))
 
     @_rpc
     def WatchJob(self, request: pb.WatchJobRequest, context):
         for event in self.service.watch(_job_id(request), cancelled=lambda: not context.is_active()):
-            job = wire.job_to_proto(event[1])
+            job = self.jobs(event[1])
             if event[0] == "state":
                 yield pb.JobEvent(job=job, state_change=wire.state_change(event[2]))
             else:

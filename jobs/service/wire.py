@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,6 +72,32 @@ def job_to_proto(rec: JobRecord) -> pb.Job:
     if rec.result:
         msg.result.CopyFrom(result_to_proto(rec.result))
     return msg
+
+
+class JobMessages:
+    """job_to_proto, kept per (job id, rev) for the `size` most recent jobs: a record the catalog has not
+    changed since (it bumps `rev` on every change) is answered with the message already built, so GetJob
+    and ListJobs cost the catalog read and not the spec's conversion. Messages handed out are shared: the
+    server only serialises them or copies them into a response, never changes them."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._lock = threading.Lock()
+        self._built: OrderedDict[str, tuple[int, pb.Job]] = OrderedDict()
+
+    def __call__(self, rec: JobRecord) -> pb.Job:
+        with self._lock:
+            hit = self._built.get(rec.id)
+            if hit is not None and hit[0] == rec.rev:
+                self._built.move_to_end(rec.id)
+                return hit[1]
+        msg = job_to_proto(rec)  # outside the lock: two threads may both build one; either result is right
+        with self._lock:
+            self._built[rec.id] = (rec.rev, msg)
+            self._built.move_to_end(rec.id)
+            while len(self._built) > self.size:
+                self._built.popitem(last=False)
+        return msg
 
 
 def _metrics(d: Any) -> dict[str, float]:
