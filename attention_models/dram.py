@@ -32,6 +32,7 @@ L sequence length in the batch, N digit classes (N + 1 with EOS), M Monte Carlo 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -40,8 +41,10 @@ from torch import Tensor, nn
 
 from attention_models.base import Attention, AttentionModel
 from attention_models.dram_config import DRAMConfig
+from attention_models.episode import EpisodeLinear, lstm_step
 from attention_models.losses import reinforce_terms
 from attention_models.retina import (
+    IntegralImage,
     Retina,
     check_path_noise,
     gaussian_location,
@@ -86,13 +89,21 @@ class GlimpseNetwork(nn.Module):
         self.what = nn.Linear(cfg.conv_channels[-1] * side * side, cfg.hidden)
         self.where = nn.Linear(2, cfg.hidden)
 
-    def forward(self, integral: Tensor, loc: Tensor) -> Tensor:
+    def episode(self) -> Callable[[IntegralImage, Tensor], Tensor]:
+        """The glimpse net for the glimpses of one episode: (integral, l (B, 2)) -> g (B, hidden), its
+        Linears EpisodeLinears (one weight gradient for all T glimpses)."""
+        what, where = EpisodeLinear(self.what), EpisodeLinear(self.where)
+
+        def glimpse(integral: IntegralImage, loc: Tensor) -> Tensor:
+            patches = self.retina.read(integral, loc).to(self.what.weight.dtype)  # (B, K, C, G, G)
+            features = self.conv(patches.flatten(1, 2))  # (B, c, G', G')
+            return F.relu(what(features.flatten(1))) * F.relu(where(loc))  # (B, hidden)
+
+        return glimpse
+
+    def forward(self, integral: IntegralImage, loc: Tensor) -> Tensor:
         """integral: the retina's integral image of the batch (built once per episode); loc (B, 2)."""
-        patches = self.retina.read(integral, loc).to(self.what.weight.dtype)  # (B, K, C, G, G)
-        features = self.conv(patches.flatten(1, 2))  # (B, c, G', G')
-        what = F.relu(self.what(features.flatten(1)))  # (B, hidden)
-        where = F.relu(self.where(loc.to(what.dtype)))  # (B, hidden)
-        return what * where
+        return self.episode()(integral, loc)
 
 
 class ContextNetwork(nn.Module):
@@ -163,20 +174,24 @@ class DRAM(AttentionModel):
         context = self.context(images)  # (B, hidden)
         r2 = (context, torch.zeros_like(context))
         integral = self.retina.integral(images)  # (B, C, H+1, W+1), shared by the T glimpses
+        # The per-glimpse nets, built once per episode (fused weights, one weight gradient for all T steps).
+        glimpse, emission, baseline = self.glimpse.episode(), EpisodeLinear(self.emission), EpisodeLinear(self.baseline)
+        lower, upper = EpisodeLinear(self.lower), EpisodeLinear(self.upper)
+        classifier = EpisodeLinear.sequential(self.classifier)
         locations, means, log_pis, baselines, logits = [], [], [], [], []
         for n in range(cfg.num_glimpses):
-            mean = torch.tanh(self.emission(r2[0]).float())  # (B, 2)
+            mean = torch.tanh(emission(r2[0]).float())  # (B, 2)
             step_noise = None if noise is None else noise[:, n]
             loc, log_pi = gaussian_location(mean, cfg.location_std, sample, generator, step_noise)
-            baselines.append(self.baseline(r2[0].detach()).float().squeeze(-1))  # (B,)
+            baselines.append(baseline(r2[0].detach()).float().squeeze(-1))  # (B,)
             locations.append(loc)
             means.append(mean.detach())
             log_pis.append(log_pi)
-            g = self.glimpse(integral, loc)  # (B, hidden)
-            r1 = self.lower(g, r1)
-            r2 = self.upper(r1[0].detach(), r2)  # the "where" pathway does not train recognition
+            g = glimpse(integral, loc)  # (B, hidden)
+            r1 = lstm_step(lower, g, r1)
+            r2 = lstm_step(upper, r1[0].detach(), r2)  # the "where" pathway does not train recognition
             if (n + 1) % cfg.glimpses_per_label == 0:
-                logits.append(self.classifier(r1[0]))  # (B, N + 1)
+                logits.append(classifier(r1[0]))  # (B, N + 1)
         locations = torch.stack(locations, dim=1)  # (B, T, 2)
         return DRAMOutput(
             logits=torch.stack(logits, dim=1),  # (B, S, N + 1)

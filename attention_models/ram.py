@@ -30,6 +30,7 @@ M Monte Carlo paths.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -37,9 +38,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attention_models.base import Attention, AttentionModel
+from attention_models.episode import EpisodeLinear, lstm_step
 from attention_models.losses import reinforce_terms
 from attention_models.ram_config import RAMConfig
 from attention_models.retina import (
+    IntegralImage,
     Retina,
     check_path_noise,
     gaussian_location,
@@ -75,12 +78,20 @@ class GlimpseNetwork(nn.Module):
         self.what_out = nn.Linear(cfg.glimpse_hidden, cfg.glimpse_dim)
         self.where_out = nn.Linear(cfg.location_hidden, cfg.glimpse_dim)
 
-    def forward(self, integral: Tensor, loc: Tensor) -> Tensor:
+    def episode(self) -> Callable[[IntegralImage, Tensor], Tensor]:
+        """f_g for the glimpses of one episode: (integral, l (B, 2)) -> g (B, glimpse_dim). Its Linears
+        are EpisodeLinears (one weight gradient for all T glimpses), Linear(h_g) + Linear(h_l) one GEMM."""
+        what, where, out = EpisodeLinear(self.what), EpisodeLinear(self.where), EpisodeLinear(self.what_out, self.where_out)
+
+        def glimpse(integral: IntegralImage, loc: Tensor) -> Tensor:
+            rho = self.retina.read(integral, loc).flatten(1)  # (B, K*C*G*G)
+            return F.relu(out(F.relu(what(rho)), F.relu(where(loc))))
+
+        return glimpse
+
+    def forward(self, integral: IntegralImage, loc: Tensor) -> Tensor:
         """integral: the retina's integral image of the batch (built once per episode); loc (B, 2)."""
-        rho = self.retina.read(integral, loc).flatten(1).to(self.what.weight.dtype)  # (B, K*C*G*G)
-        h_g = F.relu(self.what(rho))
-        h_l = F.relu(self.where(loc.to(rho.dtype)))
-        return F.relu(self.what_out(h_g) + self.where_out(h_l))
+        return self.episode()(integral, loc)
 
 
 class CoreNetwork(nn.Module):
@@ -95,11 +106,16 @@ class CoreNetwork(nn.Module):
             self.input = nn.Linear(cfg.glimpse_dim, cfg.core_hidden)
             self.recurrent = nn.Linear(cfg.core_hidden, cfg.core_hidden)
 
-    def forward(self, g: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        h, c = state
+    def episode(self) -> Callable[[Tensor, tuple[Tensor, Tensor]], tuple[Tensor, Tensor]]:
+        """f_h for the steps of one episode, its two matmuls fused into one: (g_t, state) -> state."""
         if self.lstm:
-            return self.cell(g, (h, c))
-        return F.relu(self.input(g) + self.recurrent(h)), c
+            gates = EpisodeLinear(self.cell)
+            return lambda g, state: lstm_step(gates, g, state)
+        fused = EpisodeLinear(self.input, self.recurrent)
+        return lambda g, state: (F.relu(fused(g, state[0])), state[1])
+
+    def forward(self, g: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        return self.episode()(g, state)
 
 
 class RAM(AttentionModel):
@@ -154,10 +170,13 @@ class RAM(AttentionModel):
         h = images.new_zeros(B, cfg.core_hidden)
         state = (h, h)
         integral = self.retina.integral(images)  # (B, C, H+1, W+1), shared by the T glimpses
+        # The per-glimpse nets, built once per episode (fused weights, one weight gradient for all T steps).
+        glimpse, core, baseline = self.glimpse.episode(), self.core.episode(), EpisodeLinear(self.baseline)
+        location = EpisodeLinear.sequential(self.location)
         locations, means, log_pis, baselines = [], [], [], []
         for t in range(cfg.num_glimpses):
             policy_input = h if cfg.policy_through_core else h.detach()
-            mean = torch.tanh(self.location(policy_input).float())  # (B, 2); REINFORCE reaches f_l (and h_t)
+            mean = torch.tanh(location(policy_input).float())  # (B, 2); REINFORCE reaches f_l (and h_t)
             if t == 0 and cfg.first_location == "random":
                 if first_locations is not None:
                     loc = first_locations.to(mean.dtype)
@@ -168,12 +187,12 @@ class RAM(AttentionModel):
             else:
                 step_noise = None if noise is None else noise[:, t]
                 loc, log_pi = gaussian_location(mean, cfg.location_std, sample, generator, step_noise)
-            baselines.append(self.baseline(h.detach()).float().squeeze(-1))  # (B,)
+            baselines.append(baseline(h.detach()).float().squeeze(-1))  # (B,)
             locations.append(loc)
             means.append(mean.detach())
             log_pis.append(log_pi)
-            g = self.glimpse(integral, loc)  # (B, glimpse_dim)
-            state = self.core(g, state)
+            g = glimpse(integral, loc)  # (B, glimpse_dim)
+            state = core(g, state)
             h = state[0]
         logits = self.classifier(h)  # (B, N)
         locations = torch.stack(locations, dim=1)  # (B, T, 2)

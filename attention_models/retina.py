@@ -35,10 +35,17 @@ from attention_models.base import Attention
 class IntegralImage(NamedTuple):
     """Integral image of (B, C, H, W) images minus their per-channel mean (B, C, 1, 1): the table is
     (B, C, H+1, W+1) at the pixel corners. Subtracting the mean keeps the running sums small, so float32
-    tables stay accurate (~1e-6) on large bright images."""
+    tables stay accurate (~1e-6) on large bright images. With it, the retina's geometry in the table's
+    normalised coordinates and dtype, which depends on H and W but not on the glimpse, so an episode
+    computes it once, not per glimpse: offsets (P, 2) of the cell corners from the centre, corner_x /
+    corner_y (K, G+1) their columns and rows, and cell_area (K, 1, 1) in px^2."""
 
     table: Tensor
     mean: Tensor
+    offsets: Tensor
+    corner_x: Tensor
+    corner_y: Tensor
+    cell_area: Tensor
 
 
 class Retina(nn.Module):
@@ -82,9 +89,9 @@ class Retina(nn.Module):
         and `read` per glimpse instead: the integral image is the only part that costs O(H * W)."""
         return self.read(self.integral(images), locations).to(images.dtype)
 
-    @staticmethod
-    def integral(images: Tensor) -> IntegralImage:
-        """(B, C, H, W) -> the integral image of images minus their per-channel mean, (B, C, H+1, W+1)."""
+    def integral(self, images: Tensor) -> IntegralImage:
+        """(B, C, H, W) -> the integral image of images minus their per-channel mean, (B, C, H+1, W+1), and
+        the retina's geometry for images of that size."""
         with torch.autocast(images.device.type, enabled=False):
             x = images if images.dtype == torch.float64 else images.float()
             mean = x.mean(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
@@ -93,12 +100,17 @@ class Retina(nn.Module):
             table = x.new_zeros(B, C, H + 1, W + 1)
             table[..., 1:, 1:].copy_(x).sub_(mean)
             table.cumsum_(dim=-1).cumsum_(dim=-2)
-        return IntegralImage(table, mean)
+            G, K = self.patch_size, self.num_scales
+            # Pixels to normalised units on the (H+1, W+1) table with align_corners=True (see `read`).
+            offsets = self.corners_px.to(x.dtype) * x.new_tensor([2.0 / W, 2.0 / H])  # (P, 2)
+            corners = offsets.view(K, G + 1, G + 1, 2)
+            area = (self.sides_px.to(x.dtype) / G) ** 2  # (K,) px^2 per cell
+        return IntegralImage(table, mean, offsets, corners[:, 0, :, 0], corners[:, :, 0, 1], area.view(K, 1, 1))
 
     def read(self, integral: IntegralImage, locations: Tensor) -> Tensor:
         """IntegralImage of (B, C, H, W) images, locations (B, 2) -> patches (B, K, C, G, G), in the
         integral's dtype (float32, or float64 for float64 images)."""
-        table, mean = integral
+        table, mean, offsets, corner_x, corner_y, cell_area = integral
         B, C, H1, W1 = table.shape
         W, H = W1 - 1, H1 - 1
         G, K = self.patch_size, self.num_scales
@@ -106,18 +118,18 @@ class Retina(nn.Module):
             # align_corners=True on the (H+1, W+1) table: normalised -1 / +1 are pixel corners 0 / W, so a
             # location l is itself the grid coordinate of the patch centre. "border" repeats the table's
             # last row and column outside, which is exactly zero padding of (image - mean).
-            offsets = self.corners_px.to(table.dtype) * table.new_tensor([2.0 / W, 2.0 / H])  # (P, 2)
-            grid = locations.to(table.dtype).unsqueeze(1) + offsets  # (B, P, 2)
+            loc = locations.to(table.dtype)
+            grid = loc.unsqueeze(1) + offsets  # (B, P, 2)
             J = F.grid_sample(table, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=True)
             J = J.view(B, C, K, G + 1, G + 1)
-            cell_sums = J[..., 1:, 1:] - J[..., :-1, 1:] - J[..., 1:, :-1] + J[..., :-1, :-1]  # (B, C, K, G, G)
-            # Add the mean back over the part of each cell inside the image (outside reads zero).
-            inside = grid.view(B, K, G + 1, G + 1, 2).clamp(-1.0, 1.0)
-            width = inside[:, :, 0, :, 0].diff(dim=-1) * (W / 2)  # (B, K, G) px of each cell column inside
-            height = inside[:, :, :, 0, 1].diff(dim=-1) * (H / 2)  # (B, K, G) px of each cell row inside
-            cell_sums = cell_sums + mean.unsqueeze(-1) * (height.unsqueeze(-1) * width.unsqueeze(-2)).unsqueeze(1)
-            area = (self.sides_px.to(table.dtype) / G) ** 2  # (K,) px^2 per cell
-            return (cell_sums / area.view(1, 1, K, 1, 1)).transpose(1, 2)  # (B, K, C, G, G)
+            cell_sums = J.diff(dim=-1).diff(dim=-2)  # (B, C, K, G, G): the four corners of each cell
+            # Add the mean back over the part of each cell inside the image (outside reads zero): the
+            # clamped corner columns and rows of each scale, (B, K, G + 1), not the whole (B, P, 2) grid.
+            width = (loc[:, 0, None, None] + corner_x).clamp(-1.0, 1.0).diff(dim=-1) * (W / 2)  # (B, K, G) px
+            height = (loc[:, 1, None, None] + corner_y).clamp(-1.0, 1.0).diff(dim=-1) * (H / 2)  # (B, K, G) px
+            inside = (height.unsqueeze(-1) * width.unsqueeze(-2)).unsqueeze(1)  # (B, 1, K, G, G) px^2
+            cells = torch.addcmul(cell_sums, mean.unsqueeze(-1), inside)
+            return (cells / cell_area).transpose(1, 2)  # (B, K, C, G, G)
 
     def boxes(self, locations: Tensor, height: int, width: int) -> Tensor:
         """(..., 2) normalised centres -> (..., K, 4) pixel boxes x0, y0, x1, y1 of the K patches."""

@@ -67,8 +67,9 @@ def worker(root: str, threads: int) -> None:
     """Answer JSON requests {variant, batch, seconds} on stdin with {ips, flops_per_image, steps} (or
     {error}) on stdout, one line each; models, batches and optimisers are kept across requests."""
     sys.path.insert(0, root)
-    import attention_models
     from torch.utils.flop_counter import FlopCounterMode
+
+    import attention_models
 
     assert Path(attention_models.__file__).resolve().is_relative_to(Path(root).resolve()), attention_models.__file__
     torch.set_num_threads(threads)
