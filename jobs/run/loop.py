@@ -122,14 +122,33 @@ def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _average_gradients(model: nn.Module, world_size: int) -> None:
-    """All-reduce (mean) the gradients that exist; every rank has the same set (same model, same loss)."""
+def _average_gradients(model: nn.Module, world_size: int) -> Callable[[], None]:
+    """Start the all-reduce (mean) of the gradients that exist, as one flat buffer (one collective per
+    step), and return what finishes it: the caller does other work meanwhile. Every rank has the same
+    set of gradients (same model, same loss, same phase)."""
     import torch.distributed as dist
 
-    for p in model.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= world_size
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return lambda: None
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    work = dist.all_reduce(flat, async_op=True)
+
+    def finish() -> None:
+        work.wait()
+        flat.div_(world_size)
+        for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+            g.copy_(part.view_as(g))
+    return finish
+
+
+def broadcast_weights(model: nn.Module) -> nn.Module:
+    """Rank 0's parameters and buffers on every rank (what DDP does when it wraps a model)."""
+    import torch.distributed as dist
+
+    for t in (*model.parameters(), *model.buffers()):
+        dist.broadcast(t.data, src=0)
+    return model
 
 
 def _autocast(spec: JobSpec, device: torch.device):
@@ -276,13 +295,9 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
                 for opt in optimizers.values():
                     opt.zero_grad(set_to_none=True)
                 total.backward()
-            if manual:
-                _average_gradients(raw, world_size)
-            if spec.optim.grad_clip:
-                torch.nn.utils.clip_grad_norm_(raw.parameters(), spec.optim.grad_clip)
-            for name, opt in optimizers.items():
-                if phase is None or name == phase:
-                    opt.step()
+            # DDP skipped for these steps, or not used (CPU): the gradients' mean is taken here, and the
+            # batch's figures are summed while it travels (they read `out`, not the weights).
+            reduced = _average_gradients(raw, world_size) if manual or (world_size > 1 and model is raw) else None
             b = batch["image"].shape[0]  # episodes: images x rollouts
             seen += images
             episodes += b
@@ -292,6 +307,13 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
             with torch.no_grad():  # train accuracy and co. on the batch as trained (one sampled path for RAM/DRAM)
                 for k, v in raw.metrics(out, batch).items():
                     sums[f"train_{k}"] += v * b
+            if reduced is not None:
+                reduced()
+            if spec.optim.grad_clip:
+                torch.nn.utils.clip_grad_norm_(raw.parameters(), spec.optim.grad_clip)
+            for name, opt in optimizers.items():
+                if phase is None or name == phase:
+                    opt.step()
             step += 1
         elapsed = time.perf_counter() - t0
         metrics = {k: v / max(episodes, 1) for k, v in sums.items()}
@@ -349,6 +371,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     def wrap(model: nn.Module) -> nn.Module:
         if world <= 1:
             return model
+        if device.type == "cpu":
+            # On CPU (gloo) DDP's per-bucket all-reduces from autograd hooks overlap with nothing (every
+            # core computes) and cost more than one flat all-reduce after backward, which the loop does
+            # for a model left unwrapped: 2 workers on 2 cores, bench/ray_overhead.py, README.
+            return broadcast_weights(model)
         # Alternating phases leave one group without gradient in some steps: DDP must tolerate that.
         unused = bool(model.phases())
         return ray.train.torch.prepare_model(
