@@ -13,6 +13,7 @@ ray_batch_to_tensors on a local Ray, for comparison.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--ray", action="store_true", help="also measure Ray Data")
+    parser.add_argument("--json", help="also write the figures (samples/s) here")
     args = parser.parse_args()
 
     tmp = None
@@ -73,6 +75,10 @@ def main() -> None:
         iter_s = time.perf_counter() - started
         print(f"iterate_batches (-> float tensors)      {rate(seen, iter_s)}")
         print(f"Parquet -> batched tensors, end to end  {rate(n, read_s + iter_s)}")
+        if args.json:
+            Path(args.json).write_text(json.dumps({
+                "recipe": manifest.get("recipe"), "samples": n, "batch_size": args.batch_size,
+                "read_per_s": n / read_s, "iterate_per_s": seen / iter_s, "end_to_end_per_s": n / (read_s + iter_s)}))
 
         if args.ray:
             import ray

@@ -45,6 +45,7 @@ SCHEDULED = {  # what the loop's schedules set each epoch, and its clock (jobs/r
     "lr": Unit("learning rate", "base, before group scales", False),
     "location_std": Unit("location-policy std", "normalised units", False),
     "elapsed_s": Unit("training time", "s, across resumes", False),
+    "sync_fraction": Unit("waiting for the other workers", "share of the epoch, 0–1", False),
 }
 
 

@@ -268,7 +268,7 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
         if start_std is not None:
             raw.set_location_std(schedules.location_std(spec.optim, start_std, epoch))
         sums: dict[str, float] = defaultdict(float)
-        seen, episodes, t0 = 0, 0, time.perf_counter()
+        seen, episodes, synced, t0 = 0, 0, 0.0, time.perf_counter()
         batches = iterate_batches(train, spec.optim.batch_size, shuffle=True, seed=spec.optim.seed, epoch=epoch,
                                   drop_last=world_size > 1)
         for batch in itertools.islice(batches, steps_per_epoch):
@@ -308,7 +308,9 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
                 for k, v in raw.metrics(out, batch).items():
                     sums[f"train_{k}"] += v * b
             if reduced is not None:
+                t_sync = time.perf_counter()
                 reduced()
+                synced += time.perf_counter() - t_sync
             if spec.optim.grad_clip:
                 torch.nn.utils.clip_grad_norm_(raw.parameters(), spec.optim.grad_clip)
             for name, opt in optimizers.items():
@@ -319,6 +321,8 @@ def fit(spec: JobSpec, report: Callable[[dict[str, Any], dict | None], None], *,
         metrics = {k: v / max(episodes, 1) for k, v in sums.items()}
         metrics.update(epoch=epoch, step=step, images_per_s=seen * world_size / max(elapsed, 1e-9),
                        lr=schedules.scheduled_lr(spec.optim, epoch))
+        if world_size > 1 and model is raw:  # the share of the epoch this rank waited for the gradients' mean
+            metrics["sync_fraction"] = synced / max(elapsed, 1e-9)
         if start_std is not None:
             metrics["location_std"] = raw.config.location_std
         state = None
