@@ -307,9 +307,9 @@ class Catalog:
             cancel_requested=bool(row["cancel_requested"]), created=row["created"], started=row["started"],
             finished=row["finished"], seq=row["seq"], rev=row["rev"], history=history)
 
-    def list(self, *, states: Iterable[str] = (), kind: str = "", model: str = "", owner: str = "",
-             before_seq: int | None = None, limit: int = 50) -> list[JobRecord]:
-        """Jobs matching every given filter, newest first; `before_seq` pages past a previous page."""
+    @staticmethod
+    def _filters(states: Iterable[str], kind: str, model: str, owner: str,
+                 before_seq: int | None) -> tuple[str, list[Any]]:
         where, args = [], []
         states = list(states)
         if states:
@@ -322,11 +322,25 @@ class Catalog:
         if before_seq is not None:
             where.append("seq < ?")
             args.append(before_seq)
-        sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?"
+        return (" WHERE " + " AND ".join(where) if where else ""), args
+
+    def list(self, *, states: Iterable[str] = (), kind: str = "", model: str = "", owner: str = "",
+             before_seq: int | None = None, limit: int = 50) -> list[JobRecord]:
+        """Jobs matching every given filter, newest first; `before_seq` pages past a previous page."""
+        where, args = self._filters(states, kind, model, owner, before_seq)
         with self._snapshot() as db:
-            rows = db.execute(sql, (*args, limit)).fetchall()
+            rows = db.execute(f"SELECT * FROM jobs{where} ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
             hist = self._history([r["id"] for r in rows], db)
         return [self._record(r, hist[r["id"]]) for r in rows]
+
+    def list_keys(self, *, states: Iterable[str] = (), kind: str = "", model: str = "", owner: str = "",
+                  before_seq: int | None = None, limit: int = 50) -> list[tuple[str, int, int]]:
+        """(id, rev, seq) of the jobs `list` returns for the same arguments: a reader that keeps what it
+        built per (id, rev) fetches whole records (specs to decode, history) only for the others."""
+        where, args = self._filters(states, kind, model, owner, before_seq)
+        with self._snapshot() as db:
+            rows = db.execute(f"SELECT id, rev, seq FROM jobs{where} ORDER BY seq DESC LIMIT ?", (*args, limit))
+            return [(r["id"], r["rev"], r["seq"]) for r in rows]
 
     def get_many(self, ids: Iterable[str]) -> list[JobRecord]:
         """The jobs among `ids` that the catalog has (others are left out), in submission order."""

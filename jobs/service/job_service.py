@@ -321,6 +321,12 @@ class JobService:
     def list(self, **filters: Any) -> list[JobRecord]:
         return self.catalog.list(**filters)
 
+    def list_keys(self, **filters: Any) -> list[tuple[str, int, int]]:
+        return self.catalog.list_keys(**filters)
+
+    def get_many(self, ids: list[str]) -> list[JobRecord]:
+        return self.catalog.get_many(ids)
+
     def watch(self, job_id: str, cancelled: Callable[[], bool] = lambda: False) -> Iterator[tuple]:
         """("state", record, (state, time, reason)) and ("epoch", record, trial, epoch, metrics) events:
         the history and epochs so far, then new ones as they happen, ending with the final state."""

@@ -240,16 +240,21 @@ class JobServicer(pb_grpc.JobServiceServicer):
                 raise _invalid(f"kind: unknown job kind {request.kind}")
             kind = KIND_FROM_PROTO[request.kind]
         before = _decode_token(request.page_token) if request.page_token else None
-        recs = self.service.list(states=states, kind=kind, model=_bounded("model", request.model),
-                                 owner=_bounded("owner", request.owner), before_seq=before, limit=size + 1)
+        keys = self.service.list_keys(states=states, kind=kind, model=_bounded("model", request.model),
+                                      owner=_bounded("owner", request.owner), before_seq=before, limit=size + 1)
+        # Messages already built for a job's current rev are reused; only the others are read whole (a job
+        # that changed in between is read at its newer rev, which is as right an answer).
+        built = {job_id: self.jobs.peek(job_id, rev) for job_id, rev, _ in keys[:size]}
+        missing = [job_id for job_id, msg in built.items() if msg is None]
+        built |= {rec.id: self.jobs(rec) for rec in self.service.get_many(missing)} if missing else {}
         jobs, used = [], 0
-        for rec in recs[:size]:
-            job = self.jobs(rec)
+        for job_id, _, _ in keys[:size]:
+            job = built[job_id]
             used += job.ByteSize() + 8  # + the field's tag and length
             if jobs and used > PAGE_BYTES:
                 break  # big jobs (long specs, old long owners): the rest go on the next page
             jobs.append(job)
-        token = _encode_token(recs[len(jobs) - 1].seq) if len(jobs) < len(recs) else ""
+        token = _encode_token(keys[len(jobs) - 1][2]) if len(jobs) < len(keys) else ""
         return pb.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     @_unary()

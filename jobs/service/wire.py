@@ -85,12 +85,19 @@ class JobMessages:
         self._lock = threading.Lock()
         self._built: OrderedDict[str, tuple[int, pb.Job]] = OrderedDict()
 
-    def __call__(self, rec: JobRecord) -> pb.Job:
+    def peek(self, job_id: str, rev: int) -> pb.Job | None:
+        """The message built for this revision of the job, if it is still kept."""
         with self._lock:
-            hit = self._built.get(rec.id)
-            if hit is not None and hit[0] == rec.rev:
-                self._built.move_to_end(rec.id)
-                return hit[1]
+            hit = self._built.get(job_id)
+            if hit is None or hit[0] != rev:
+                return None
+            self._built.move_to_end(job_id)
+            return hit[1]
+
+    def __call__(self, rec: JobRecord) -> pb.Job:
+        hit = self.peek(rec.id, rec.rev)
+        if hit is not None:
+            return hit
         msg = job_to_proto(rec)  # outside the lock: two threads may both build one; either result is right
         with self._lock:
             self._built[rec.id] = (rec.rev, msg)
