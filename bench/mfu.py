@@ -6,7 +6,8 @@
 
 For each variant and batch size: training images/s of full steps (bench/models.py's synthetic batch and
 step: forward, the family's losses, backward, Adam), FLOPs per image of one step (forward + backward,
-counted by torch.utils.flop_counter.FlopCounterMode: matmuls and convolutions), and MFU = achieved FLOP/s
+counted by torch.utils.flop_counter.FlopCounterMode: matmuls and convolutions; the fewer of the two
+sides' counts, as the model's FLOPs), and MFU = achieved FLOP/s
 over the dense-GEMM FLOP/s of this machine (a 1024 x 1024 fp32 matmul on the same threads), as nanoGPT
 reports it. The GEMM rate is measured again before every variant and batch, so on a shared, noisy box
 each MFU divides by a rate measured seconds, not minutes, away.
@@ -140,7 +141,12 @@ def measure_row(base: Worker, now: Worker, variant: str, batch: int, seconds: fl
         ips = images / sum(a["steps"] * batch / a["ips"] for a in answers)
         row[f"ips_{side}"] = ips
         row[f"mflop_{side}"] = answers[0]["flops_per_image"] / 1e6
-        row[f"mfu_{side}"] = answers[0]["flops_per_image"] * ips / (row["gemm_gflops"] * 1e9)
+    # Model FLOPs are the maths', not an implementation's: the fewer of the two sides' counts, so FLOPs
+    # that one side wastes (e.g. a product with a zero state) never raise its MFU.
+    model_mflop = min(row.get("mflop_base") or float("inf"), row.get("mflop_now") or float("inf"))
+    for side in runs:
+        if row[f"ips_{side}"] is not None:
+            row[f"mfu_{side}"] = model_mflop * 1e6 * row[f"ips_{side}"] / (row["gemm_gflops"] * 1e9)
     row["speedup"] = row["ips_now"] / row["ips_base"] if row["ips_now"] and row["ips_base"] else None
     return row
 
@@ -150,7 +156,7 @@ def format_row(row: dict | None) -> str:
         cols = ("variant", "batch", "MFLOP/img", "img/s base", "img/s now", "speedup", "GEMM GFLOP/s", "MFU base", "MFU now")
         return f"{cols[0]:18s} {cols[1]:>5s} {cols[2]:>9s} {cols[3]:>10s} {cols[4]:>10s} {cols[5]:>7s} {cols[6]:>12s} {cols[7]:>8s} {cols[8]:>8s}"
     num = lambda v, f: format(v, f) if v is not None else "-"  # noqa: E731
-    mflop = row.get("mflop_now", row.get("mflop_base"))
+    mflop = min(row.get("mflop_base") or float("inf"), row.get("mflop_now") or float("inf"))
     return (f"{row['variant']:18s} {row['batch']:5d} {num(mflop, '9.2f')} {num(row['ips_base'], '10.1f')} "
             f"{num(row['ips_now'], '10.1f')} {num(row['speedup'], '7.2f')} {row['gemm_gflops']:12.1f} "
             f"{num(row['mfu_base'] and 100 * row['mfu_base'], '7.1f')}% {num(row['mfu_now'] and 100 * row['mfu_now'], '7.1f')}%")  # fmt: skip

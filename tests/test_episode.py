@@ -32,7 +32,8 @@ def _grads(params) -> list[torch.Tensor | None]:
     return [None if p.grad is None else p.grad.clone() for p in params]
 
 
-def test_episode_linear_and_lstm_step_have_nn_gradients():
+@pytest.mark.parametrize("steps", [4, None, 2])  # inputs in one buffer, none, the buffer overflowing
+def test_episode_linear_and_lstm_step_have_nn_gradients(steps):
     torch.manual_seed(0)
     a, b, cell = nn.Linear(5, 4), nn.Linear(3, 4), nn.LSTMCell(4, 3)
     params = [*a.parameters(), *b.parameters(), *cell.parameters()]
@@ -40,7 +41,7 @@ def test_episode_linear_and_lstm_step_have_nn_gradients():
 
     def run(fused: bool) -> torch.Tensor:
         h = c = torch.zeros(6, 3)
-        ab, gates = EpisodeLinear(a, b), EpisodeLinear(cell)
+        ab, gates = EpisodeLinear(a, b, steps=steps), EpisodeLinear(cell, steps=steps)
         for x in xs:
             y = torch.tanh(ab(x, h) if fused else a(x) + b(h))
             h, c = lstm_step(gates, y, (h, c)) if fused else cell(y, (h, c))
