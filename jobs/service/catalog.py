@@ -118,7 +118,7 @@ class Catalog:
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: list[tuple[sqlite3.Connection, threading.Lock]] = []
         self._closed = False
 
     def _connect(self) -> sqlite3.Connection:
@@ -133,18 +133,22 @@ class Catalog:
             with self._lock:
                 yield self._db
             return
-        db = getattr(self._local, "db", None)
-        if db is None:
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
             with self._lock:
                 if self._closed:
                     raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
-                db = self._local.db = self._connect()
-                self._readers.append(db)
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
+                reader = self._local.reader = (self._connect(), threading.Lock())
+                self._readers.append(reader)
+        db, in_use = reader
+        # Held while reading, so close() (from another thread) never closes a connection mid-query:
+        # SQLite would crash the process, not raise.
+        with in_use:
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
 
     def _migrate(self) -> None:
         """Bring a catalog written by an older service up to SCHEMA_VERSION, in one transaction.
@@ -179,8 +183,11 @@ class Catalog:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for db in self._readers:
+            readers = list(self._readers)
+        for db, in_use in readers:
+            with in_use:  # a read in flight ends first; the next one on it raises ProgrammingError
                 db.close()
+        with self._lock:
             self._db.close()
 
     # ------------------------------------------------------------------------------------ writes
