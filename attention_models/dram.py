@@ -89,10 +89,9 @@ class GlimpseNetwork(nn.Module):
         self.what = nn.Linear(cfg.conv_channels[-1] * side * side, cfg.hidden)
         self.where = nn.Linear(2, cfg.hidden)
 
-    def episode(self, steps: int | None = None) -> Callable[[IntegralImage, Tensor], Tensor]:
-        """The glimpse net for the `steps` glimpses of one episode: (integral, l (B, 2)) -> g (B, hidden),
-        its Linears EpisodeLinears (one weight gradient for all T glimpses)."""
-        what, where = EpisodeLinear(self.what, steps=steps), EpisodeLinear(self.where, steps=steps)
+    def episode(self) -> Callable[[IntegralImage, Tensor], Tensor]:
+        """The glimpse net for the glimpses of one episode: (integral, l (B, 2)) -> g (B, hidden)."""
+        what, where = EpisodeLinear(self.what), EpisodeLinear(self.where)
 
         def glimpse(integral: IntegralImage, loc: Tensor) -> Tensor:
             patches = self.retina.read(integral, loc).to(self.what.weight.dtype)  # (B, K, C, G, G)
@@ -174,11 +173,11 @@ class DRAM(AttentionModel):
         context = self.context(images)  # (B, hidden)
         r2 = (context, torch.zeros_like(context))
         integral = self.retina.integral(images)  # (B, C, H+1, W+1), shared by the T glimpses
-        # The per-glimpse nets, built once per episode (fused weights, one weight gradient for all T steps).
+        # The per-glimpse nets with their weights read (and fused) once per episode, not per glimpse.
         T = cfg.num_glimpses
-        glimpse, emission = self.glimpse.episode(T), EpisodeLinear(self.emission, steps=T)
-        baseline, lower, upper = (EpisodeLinear(m, steps=T) for m in (self.baseline, self.lower, self.upper))
-        classifier = EpisodeLinear.sequential(self.classifier, steps=cfg.num_slots)
+        glimpse, emission = self.glimpse.episode(), EpisodeLinear(self.emission)
+        baseline, lower, upper = (EpisodeLinear(m) for m in (self.baseline, self.lower, self.upper))
+        classifier = EpisodeLinear.sequential(self.classifier)
         locations, means, log_pis, baselines, logits = [], [], [], [], []
         for n in range(T):
             mean = torch.tanh(emission(r2[0]).float())  # (B, 2)

@@ -78,11 +78,11 @@ class GlimpseNetwork(nn.Module):
         self.what_out = nn.Linear(cfg.glimpse_hidden, cfg.glimpse_dim)
         self.where_out = nn.Linear(cfg.location_hidden, cfg.glimpse_dim)
 
-    def episode(self, steps: int | None = None) -> Callable[[IntegralImage, Tensor], Tensor]:
-        """f_g for the `steps` glimpses of one episode: (integral, l (B, 2)) -> g (B, glimpse_dim). Its
-        Linears are EpisodeLinears (one weight gradient for all T glimpses), Linear(h_g) + Linear(h_l) one GEMM."""
-        what, where = EpisodeLinear(self.what, steps=steps), EpisodeLinear(self.where, steps=steps)
-        out = EpisodeLinear(self.what_out, self.where_out, steps=steps)
+    def episode(self) -> Callable[[IntegralImage, Tensor], Tensor]:
+        """f_g for the glimpses of one episode: (integral, l (B, 2)) -> g (B, glimpse_dim), with
+        Linear(h_g) + Linear(h_l) as one GEMM (EpisodeLinear)."""
+        what, where = EpisodeLinear(self.what), EpisodeLinear(self.where)
+        out = EpisodeLinear(self.what_out, self.where_out)
 
         def glimpse(integral: IntegralImage, loc: Tensor) -> Tensor:
             rho = self.retina.read(integral, loc).flatten(1)  # (B, K*C*G*G)
@@ -107,12 +107,12 @@ class CoreNetwork(nn.Module):
             self.input = nn.Linear(cfg.glimpse_dim, cfg.core_hidden)
             self.recurrent = nn.Linear(cfg.core_hidden, cfg.core_hidden)
 
-    def episode(self, steps: int | None = None) -> Callable[[Tensor, tuple[Tensor, Tensor]], tuple[Tensor, Tensor]]:
-        """f_h for the `steps` steps of one episode, its two matmuls fused into one: (g_t, state) -> state."""
+    def episode(self) -> Callable[[Tensor, tuple[Tensor, Tensor]], tuple[Tensor, Tensor]]:
+        """f_h for the steps of one episode, its two matmuls fused into one: (g_t, state) -> state."""
         if self.lstm:
-            gates = EpisodeLinear(self.cell, steps=steps)
+            gates = EpisodeLinear(self.cell)
             return lambda g, state: lstm_step(gates, g, state)
-        fused = EpisodeLinear(self.input, self.recurrent, steps=steps)
+        fused = EpisodeLinear(self.input, self.recurrent)
         return lambda g, state: (F.relu(fused(g, state[0])), state[1])
 
     def forward(self, g: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -171,10 +171,10 @@ class RAM(AttentionModel):
         h = images.new_zeros(B, cfg.core_hidden)
         state = (h, h)
         integral = self.retina.integral(images)  # (B, C, H+1, W+1), shared by the T glimpses
-        # The per-glimpse nets, built once per episode (fused weights, one weight gradient for all T steps).
+        # The per-glimpse nets with their weights read (and fused) once per episode, not per glimpse.
         T = cfg.num_glimpses
-        glimpse, core, baseline = self.glimpse.episode(T), self.core.episode(T), EpisodeLinear(self.baseline, steps=T)
-        location = EpisodeLinear.sequential(self.location, steps=T)
+        glimpse, core, baseline = self.glimpse.episode(), self.core.episode(), EpisodeLinear(self.baseline)
+        location = EpisodeLinear.sequential(self.location)
         locations, means, log_pis, baselines = [], [], [], []
         for t in range(T):
             policy_input = h if cfg.policy_through_core else h.detach()
