@@ -55,6 +55,24 @@ def gemm_flops_per_s(seconds: float = 0.5) -> float:
 # --- worker: times one tree's models -------------------------------------------------------------------
 
 
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, groups, output_mask, out_shape=None) -> int:  # fmt: skip
+    """torch's FlopCounterMode formula for convolution_backward, with the weight gradient of a grouped
+    convolution divided by its groups: torch 2.14 counts it as if dense, which makes EfficientNet-Lite0's
+    depthwise convolutions ~20x too many FLOPs (and its MFU over 100 %)."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    t = lambda shape: [shape[1], shape[0], *shape[2:]]  # noqa: E731
+    flops = 0
+    if output_mask[0]:
+        flops += conv_flop_count(grad_out_shape, w_shape, out_shape[0], not transposed)
+    if output_mask[1]:
+        inp, weight = (t(grad_out_shape), t(x_shape)) if transposed else (t(x_shape), t(grad_out_shape))
+        flops += conv_flop_count(inp, weight, t(out_shape[1]), transposed=False) // groups
+    return flops
+
+
+
 def load_step_code():
     """bench/models.py of THIS tree, loaded by path after the worker's attention_models is imported (its own
     sys.path insert then cannot swap the models under it)."""
@@ -86,7 +104,8 @@ def worker(root: str, threads: int) -> None:
                 batch = bench.synthetic_batch(model.config, req["batch"], torch.Generator().manual_seed(0))
                 step = bench.train_step_fn(model, batch)
                 step()  # warm-up (and any lazy initialisation)
-                with FlopCounterMode(display=False) as counter:
+                fix = {torch.ops.aten.convolution_backward: conv_backward_flops}
+                with FlopCounterMode(display=False, custom_mapping=fix) as counter:
                     step()
                 cache[key] = (step, counter.get_total_flops() / req["batch"])
             step, flops = cache[key]
