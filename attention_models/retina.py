@@ -66,7 +66,7 @@ class Retina(nn.Module):
         u = torch.linspace(-0.5, 0.5, G + 1, dtype=torch.float64)
         yy, xx = torch.meshgrid(u, u, indexing="ij")
         corners = torch.stack((xx, yy), dim=-1) * sides.view(-1, 1, 1, 1)  # (K, G+1, G+1, 2)
-        # Constants as buffers so .to(device) moves them with the model; kept in float64, cast when read.
+        # Constants as buffers so .to(device) moves them with the model; kept in float64, cast by `integral`.
         self.register_buffer("corners_px", corners.reshape(-1, 2), persistent=False)  # (P, 2)
         self.register_buffer("sides_px", sides, persistent=False)  # (K,)
 
