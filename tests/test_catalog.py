@@ -126,6 +126,10 @@ def test_every_change_bumps_the_rev_and_a_refused_one_does_not(tmp_path):
     assert revs == [0, 1, 1, 2, 3]
 
 
+def _append_rev(cat: Catalog, out: list[int]) -> None:
+    out.append(cat.get("j").rev)
+
+
 def test_readers_on_other_threads_see_each_committed_change_and_a_consistent_job_until_closed(tmp_path):
     # Readers have connections of their own: each must see a change once the writer returned, and a
     # job's row and history from one snapshot (the rev counts the history rows the job has).
@@ -149,7 +153,7 @@ def test_readers_on_other_threads_see_each_committed_change_and_a_consistent_job
     for i in range(30):
         cat.note("j", f"event {i}")
         got: list[int] = []
-        probe = threading.Thread(target=lambda: got.append(cat.get("j").rev))  # a thread that never read before
+        probe = threading.Thread(target=_append_rev, args=(cat, got))  # a thread that never read before
         probe.start()
         probe.join()
         assert got == [i + 1]
