@@ -2,7 +2,7 @@
 (closed loop, and open loop at --rate) and bench/data_throughput.py with --json into --out, then rewrites
 the table between README.md's `speed:begin` and `speed:end` markers from those files.
 
-    flock /tmp/bench.lock .venv/bin/python bench/speed_report.py --base 5b9658a   # ~25 min on 2 cores
+    flock /tmp/bench.lock .venv/bin/python bench/speed_report.py --base 5b9658a   # ~15 min on 2 cores
     .venv/bin/python bench/speed_report.py --render-only                           # the table from --out's files
 
 Every figure in the table is read from the JSON the benches wrote; nothing is typed in by hand.
@@ -19,6 +19,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from mfu import VARIANTS  # noqa: E402
+
 BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
 SERVICE = ["--procs", "2", "--threads", "25", "--seed-jobs", "1000", "--calls", "GetJob,ListJobs", "--seconds", "20"]
 
@@ -27,7 +31,11 @@ def run_benches(out: Path, base: str, rate: float) -> None:
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     steps = [
-        ("mfu", [py, "bench/mfu.py", "--base", base, "--json", str(out / "mfu.json")]),
+        ("mfu", [py, "bench/mfu.py", "--base", base, "--only", ",".join(v for v in VARIANTS if v != "racnn-cub-lite0"),
+                 "--json", str(out / "mfu.json")]),
+        # A lite0 step at batch 512 takes ~25 s here: its rows stop at 128.
+        ("mfu lite0", [py, "bench/mfu.py", "--base", base, "--only", "racnn-cub-lite0", "--batch-sizes", "32,128",
+                       "--json", str(out / "mfu_lite0.json")]),
         ("ray_overhead", [py, "bench/ray_overhead.py", "--repeats", "3", "--json", str(out / "ray_overhead.json")]),
         ("service closed loop", [py, "bench/service_load.py", *SERVICE, "--json", str(out / "service_closed.json")]),
         ("service open loop", [py, "bench/service_load.py", *SERVICE, "--rate", str(rate),
@@ -49,6 +57,8 @@ def _num(x: float | None, fmt: str = ".0f") -> str:
 
 def render(out: Path) -> str:
     mfu = json.loads((out / "mfu.json").read_text())
+    if (out / "mfu_lite0.json").exists():
+        mfu["rows"] += json.loads((out / "mfu_lite0.json").read_text())["rows"]
     ray = json.loads((out / "ray_overhead.json").read_text())
     closed = json.loads((out / "service_closed.json").read_text())
     opened = json.loads((out / "service_open.json").read_text())
