@@ -23,6 +23,18 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of tiny ops (`pytestmark = pytest.mark.usefixtures(...)`): on 2
+    shared cores OpenMP's second thread costs more than it gives (10x on a busy box)."""
+    import torch  # here: the service's tests never load torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (real MNIST idx files and the CUB subset); tests that need it skip where absent."""

@@ -11,14 +11,7 @@ import torch
 from attention_models import create_model, list_models, model_config
 from attention_models.dram import DRAM, IGNORE
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny ops on 2 shared cores: OpenMP's second thread costs more than it gives (10x on a busy box).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = dict(
     conv_channels=(4, 4, 8), context_channels=(4, 4, 4), hidden=16, classifier_hidden=16, glimpses_per_label=2

@@ -19,13 +19,7 @@ from attention_models.episode import EpisodeLinear, lstm_step
 from attention_models.losses import reinforce_terms
 from attention_models.retina import gaussian_location, uniform_location
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _grads(params) -> list[torch.Tensor | None]:

@@ -13,14 +13,7 @@ import torch
 from attention_models import create_model, list_models, model_config
 from attention_models.ram import RAM, RAMConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny ops on 2 shared cores: OpenMP's second thread costs more than it gives (10x on a busy box).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = dict(glimpse_hidden=16, location_hidden=16, glimpse_dim=32, core_hidden=32, num_glimpses=3)
 

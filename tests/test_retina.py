@@ -11,14 +11,7 @@ import torch.nn.functional as F
 
 from attention_models.retina import Retina, average_paths, gaussian_location, scale_step_size
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny ops on 2 shared cores: OpenMP's second thread costs more than it gives (10x on a busy box).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def crop_and_pool_reference(images, locations, G, K, factor):
