@@ -1,12 +1,51 @@
 """The loop's data-parallel step on CPU without DDP: rank 0's weights broadcast to every rank, and one
-flat all-reduce giving every rank the mean of the ranks' gradients, as DDP would (real gloo, 2 processes)."""
+flat all-reduce giving every rank the mean of the ranks' gradients, as DDP would (real gloo, 2 processes).
+
+The ranks are plain `python -c` processes, not multiprocessing's spawn: spawn re-runs the parent's
+`__main__`, which other tests in the session (Streamlit's AppTest) replace with scripts of their own."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 
+RANK = """
+import json, sys
 import torch
-import torch.multiprocessing as mp
+import torch.distributed as dist
+from jobs.run.loop import _average_gradients, broadcast_weights
+
+rank, port = int(sys.argv[1]), int(sys.argv[2])
+torch.set_num_threads(1)
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+
+def net():
+    return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.BatchNorm1d(7), torch.nn.Linear(7, 3),
+                               torch.nn.Linear(3, 2))
+
+torch.manual_seed(rank)  # different weights on each rank: the broadcast must make them rank 0's
+model = broadcast_weights(net())
+torch.manual_seed(0)
+reference = net()  # rank 0's weights, built again on this rank
+same = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+batches = [torch.randn(4, 5, generator=torch.Generator().manual_seed(10 + r)) for r in range(2)]
+model[3].weight.requires_grad_(False)  # a parameter without a gradient (RA-CNN's other phase)
+model(batches[rank]).square().sum().backward()
+_average_gradients(model, 2)()
+grads = []
+for x in batches:  # the mean a single process gets from both ranks' batches
+    reference.zero_grad()
+    reference[3].weight.requires_grad_(False)
+    reference(x).square().sum().backward()
+    grads.append([p.grad.clone() for p in reference.parameters() if p.grad is not None])
+mean = [(a + b) / 2 for a, b in zip(*grads)]
+got = [p.grad for p in model.parameters() if p.grad is not None]
+ok = len(got) == len(mean) and all(torch.allclose(g, m, atol=1e-6) for g, m in zip(got, mean))
+dist.destroy_process_group()
+print(json.dumps({"rank": rank, "same_weights": same, "mean_gradient": ok}))
+"""
 
 
 def _free_port() -> int:
@@ -15,48 +54,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank(rank: int, port: int, q) -> None:
-    import torch.distributed as dist
-
-    from jobs.run.loop import _average_gradients, broadcast_weights
-
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    try:
-        def net() -> torch.nn.Module:
-            return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.BatchNorm1d(7), torch.nn.Linear(7, 3),
-                                       torch.nn.Linear(3, 2))
-
-        torch.manual_seed(rank)  # different weights on each rank: the broadcast must make them rank 0's
-        model = broadcast_weights(net())
-        torch.manual_seed(0)
-        reference = net()  # rank 0's weights, built again on this rank
-        same = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
-        batches = [torch.randn(4, 5, generator=torch.Generator().manual_seed(10 + r)) for r in range(2)]
-        model[3].weight.requires_grad_(False)  # a parameter without a gradient (RA-CNN's other phase)
-        model(batches[rank]).square().sum().backward()
-        _average_gradients(model, 2)()
-        grads = []
-        for x in batches:  # the mean a single process gets from both ranks' batches
-            reference.zero_grad()
-            reference[3].weight.requires_grad_(False)
-            reference(x).square().sum().backward()
-            grads.append([p.grad.clone() for p in reference.parameters() if p.grad is not None])
-        mean = [(a + b) / 2 for a, b in zip(*grads)]
-        got = [p.grad for p in model.parameters() if p.grad is not None]
-        q.put((rank, same, len(got) == len(mean) and all(torch.allclose(g, m, atol=1e-6) for g, m in zip(got, mean))))
-    finally:
-        dist.destroy_process_group()
-
-
 def test_flat_all_reduce_gives_every_rank_the_mean_gradient_of_rank_0s_weights():
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
     port = _free_port()
-    procs = [ctx.Process(target=_rank, args=(r, port, q)) for r in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", RANK, str(r), str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in range(2)]
+    results = []
     for p in procs:
-        p.start()
-    results = sorted(q.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-    assert results == [(0, True, True), (1, True, True)]
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert results == [{"rank": r, "same_weights": True, "mean_gradient": True} for r in range(2)]
