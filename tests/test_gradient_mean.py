@@ -1,5 +1,6 @@
 """The loop's data-parallel step on CPU without DDP: rank 0's weights broadcast to every rank, and one
-flat all-reduce giving every rank the mean of the ranks' gradients, as DDP would (real gloo, 2 processes).
+flat all-reduce giving every rank the mean of the ranks' gradients, as DDP with unused parameters would:
+a parameter only one rank used gets half its gradient, one no rank used keeps none (real gloo, 2 processes).
 
 The ranks are plain `python -c` processes, not multiprocessing's spawn: spawn re-runs the parent's
 `__main__`, which other tests in the session (Streamlit's AppTest) replace with scripts of their own."""
@@ -22,27 +23,36 @@ torch.set_num_threads(1)
 dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
 
 def net():
-    return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.BatchNorm1d(7), torch.nn.Linear(7, 3),
-                               torch.nn.Linear(3, 2))
+    torch.manual_seed(seed)
+    return torch.nn.ModuleDict({
+        "body": torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.BatchNorm1d(7), torch.nn.Linear(7, 3),
+                                    torch.nn.Linear(3, 2)),
+        "side": torch.nn.Linear(5, 1),   # used on rank 0 only (a data-dependent branch)
+        "idle": torch.nn.Linear(2, 2)})  # used on no rank: keeps no gradient
 
-torch.manual_seed(rank)  # different weights on each rank: the broadcast must make them rank 0's
+def loss(m, x, r):
+    out = m["body"](x).square().sum()
+    return out + m["side"](x).sum() if r == 0 else out
+
+seed = rank  # different weights on each rank: the broadcast must make them rank 0's
 model = broadcast_weights(net())
-torch.manual_seed(0)
+seed = 0
 reference = net()  # rank 0's weights, built again on this rank
 same = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
 batches = [torch.randn(4, 5, generator=torch.Generator().manual_seed(10 + r)) for r in range(2)]
-model[3].weight.requires_grad_(False)  # a parameter without a gradient (RA-CNN's other phase)
-model(batches[rank]).square().sum().backward()
+for m in (model, reference):
+    m["body"][3].weight.requires_grad_(False)  # frozen (RA-CNN's other phase): not sent at all
+loss(model, batches[rank], rank).backward()
 _average_gradients(model, 2)()
 grads = []
-for x in batches:  # the mean a single process gets from both ranks' batches
-    reference.zero_grad()
-    reference[3].weight.requires_grad_(False)
-    reference(x).square().sum().backward()
-    grads.append([p.grad.clone() for p in reference.parameters() if p.grad is not None])
-mean = [(a + b) / 2 for a, b in zip(*grads)]
-got = [p.grad for p in model.parameters() if p.grad is not None]
-ok = len(got) == len(mean) and all(torch.allclose(g, m, atol=1e-6) for g, m in zip(got, mean))
+for r, x in enumerate(batches):  # what a single process gets from both ranks' batches
+    reference.zero_grad(set_to_none=True)
+    loss(reference, x, r).backward()
+    grads.append({n: torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                  for n, p in reference.named_parameters() if p.requires_grad})
+want = {n: (grads[0][n] + grads[1][n]) / 2 for n in grads[0] if not n.startswith("idle")}
+got = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+ok = got.keys() == want.keys() and all(torch.allclose(got[n], want[n], atol=1e-6) for n in want)
 dist.destroy_process_group()
 print(json.dumps({"rank": rank, "same_weights": same, "mean_gradient": ok}))
 """

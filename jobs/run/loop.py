@@ -123,22 +123,28 @@ def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
 
 
 def _average_gradients(model: nn.Module, world_size: int) -> Callable[[], None]:
-    """Start the all-reduce (mean) of the gradients that exist, as one flat buffer (one collective per
-    step), and return what finishes it: the caller does other work meanwhile. Every rank has the same
-    set of gradients (same model, same loss, same phase)."""
+    """Start the all-reduce (mean) of the gradients, as one flat buffer (one collective per step), and
+    return what finishes it: the caller does other work meanwhile. As DDP with unused parameters: every
+    rank sends every trainable parameter (zeros where it has no gradient, so the buffers always match)
+    and a count of the ranks that had one; a parameter no rank had a gradient for keeps none."""
     import torch.distributed as dist
 
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    if not grads:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
         return lambda: None
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    had = torch.tensor([p.grad is not None for p in params], dtype=params[0].dtype, device=params[0].device)
+    flat = torch.cat([p.grad.reshape(-1) if p.grad is not None else p.new_zeros(p.numel()) for p in params] + [had])
     work = dist.all_reduce(flat, async_op=True)
 
     def finish() -> None:
         work.wait()
         flat.div_(world_size)
-        for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
-            g.copy_(part.view_as(g))
+        *parts, counts = flat.split([p.numel() for p in params] + [len(params)])
+        for p, part, count in zip(params, parts, counts.tolist(), strict=True):
+            if p.grad is not None:
+                p.grad.copy_(part.view_as(p))
+            elif count > 0:  # another rank used it: the mean of theirs and this rank's zero, as DDP gives
+                p.grad = part.view_as(p).clone()
     return finish
 
 
