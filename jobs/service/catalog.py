@@ -334,11 +334,9 @@ class Catalog:
     def list(self, *, states: Iterable[str] = (), kind: str = "", model: str = "", owner: str = "",
              before_seq: int | None = None, limit: int = 50) -> list[JobRecord]:
         """Jobs matching every given filter, newest first; `before_seq` pages past a previous page."""
-        where, args = self._filters(states, kind, model, owner, before_seq)
-        with self._snapshot() as db:
-            rows = db.execute(f"SELECT * FROM jobs{where} ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
-            hist = self._history([r["id"] for r in rows], db)
-        return [self._record(r, hist[r["id"]]) for r in rows]
+        keys = self.list_keys(states=states, kind=kind, model=model, owner=owner, before_seq=before_seq, limit=limit)
+        found = {rec.id: rec for rec in self.get_many(k[0] for k in keys)}
+        return [found[job_id] for job_id, _, _ in keys]  # jobs are never deleted: every key is found
 
     def list_keys(self, *, states: Iterable[str] = (), kind: str = "", model: str = "", owner: str = "",
                   before_seq: int | None = None, limit: int = 50) -> list[tuple[str, int, int]]:
