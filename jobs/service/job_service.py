@@ -318,6 +318,9 @@ class JobService:
     def get(self, job_id: str) -> JobRecord:
         return self.catalog.get(job_id)
 
+    def list(self, **filters: Any) -> list[JobRecord]:
+        return self.catalog.list(**filters)
+
     def list_keys(self, **filters: Any) -> list[tuple[str, int, int]]:
         return self.catalog.list_keys(**filters)
 
